@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# bench.sh — side-by-side latency and memory benchmark of skiff, crun and runc.
+#
+#   scripts/bench.sh                       # all three runtimes (skiff = release build)
+#   RUNTIMES="crun runc" scripts/bench.sh  # a subset
+#
+# Scenarios, every runtime on the SAME bundle (busybox rootfs from
+# scripts/mk-rootfs.sh, config.json from `$SPEC_FROM spec` edited), each
+# runtime with its own --root, a fresh container id per iteration:
+#   run        RUNTIME run --bundle B ID                  (process: /bin/true)
+#   lifecycle  create + start + wait for exit + delete    (process: /bin/true)
+#   delete-f   delete -f of a running container           (process: sleep 1000;
+#              create+start happen in hyperfine's --prepare, untimed)
+# plus the peak RSS of `RUNTIME run` (GNU time %M: max RSS of the runtime
+# process and the children it reaped, i.e. its init/exec helper too).
+#
+# Environment:
+#   RUNTIMES   space-separated subset of: skiff crun runc (default: all three)
+#   SKIFF      skiff binary   (default /work/main/target/release/skiff)
+#   CRUN       crun binary    (default: crun in PATH)
+#   RUNC       runc binary    (default: runc in PATH)
+#   SPEC_FROM  runtime whose `spec` output is the base config (default: runc,
+#              the CLI contract's reference; must be one of the three names)
+#   RUNS       timed iterations per runtime and scenario (default 100)
+#   WARMUP     warm-up iterations (default 5)
+#   RSS_RUNS   iterations for the RSS measurement (default 20)
+#   BENCH_MD   if set, the markdown report is also written to this file
+#
+# Needs root, hyperfine, GNU time (/usr/bin/time, apt package `time`),
+# python3 and busybox-static.  Installs nothing.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+
+# ---- run under a child subreaper -------------------------------------------
+# Detached containers (create/start) are orphaned when the runtime exits and
+# get reparented.  If nobody reaps them promptly, the runtimes' "is it dead
+# yet" polling (kill(pid, 0)) measures the reaper, not the runtime (on some
+# hosts PID 1 reaps only every second or so).  So the whole benchmark runs
+# below a tiny subreaper that reaps every orphan immediately.
+if [ -z "${_BENCH_UNDER_REAPER:-}" ]; then
+	command -v python3 >/dev/null || die "python3 is required"
+	export _BENCH_UNDER_REAPER=1
+	exec python3 - "$0" "$@" <<'PY'
+import ctypes, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_CHILD_SUBREAPER = 36
+if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    sys.exit("bench.sh: prctl(PR_SET_CHILD_SUBREAPER) failed")
+script = sys.argv[1]
+pid = os.fork()
+if pid == 0:
+    os.execv("/bin/bash", ["bash", script] + sys.argv[2:])
+def fwd(signum, frame):
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, fwd)
+rc = 1
+while True:
+    try:
+        p, st = os.wait()
+    except ChildProcessError:
+        break
+    if p == pid:
+        rc = os.waitstatus_to_exitcode(st)
+        rc = 128 - rc if rc < 0 else rc
+        break
+sys.exit(rc)
+PY
+fi
+
+# ---- configuration and preflight -------------------------------------------
+RUNTIMES=${RUNTIMES:-skiff crun runc}
+SKIFF=${SKIFF:-/work/main/target/release/skiff}
+CRUN=${CRUN:-$(command -v crun || echo /usr/bin/crun)}
+RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
+SPEC_FROM=${SPEC_FROM:-runc}
+RUNS=${RUNS:-100}
+WARMUP=${WARMUP:-5}
+RSS_RUNS=${RSS_RUNS:-20}
+
+[ "$(id -u)" = 0 ] || die "must run as root (runtimes need it for namespaces/cgroups)"
+command -v hyperfine >/dev/null || die "hyperfine is not installed (apt-get install hyperfine)"
+[ -x /usr/bin/time ] && /usr/bin/time -f %M true >/dev/null 2>&1 ||
+	die "GNU time is not installed at /usr/bin/time (apt-get install time)"
+
+bin_of() {
+	case $1 in
+		skiff) echo "$SKIFF" ;; crun) echo "$CRUN" ;; runc) echo "$RUNC" ;;
+		*) die "unknown runtime '$1' in RUNTIMES (expected skiff, crun, runc)" ;;
+	esac
+}
+for rt in $RUNTIMES; do
+	b=$(bin_of "$rt")
+	if [ ! -x "$b" ]; then
+		case $rt in
+			skiff) die "skiff release binary not found: $b (cargo build --release -p skiff, or set SKIFF=..., or RUNTIMES=\"crun runc\")" ;;
+			*) die "$rt not found: '$b' (install it or set ${rt^^}=/path, or leave it out of RUNTIMES)" ;;
+		esac
+	fi
+done
+case " $RUNTIMES " in *" crun "*) have_crun=1 ;; *) have_crun=0 ;; esac
+spec_bin=$(bin_of "$SPEC_FROM")
+[ -x "$spec_bin" ] || die "SPEC_FROM=$SPEC_FROM: '$spec_bin' not executable"
+
+W=$(mktemp -d /tmp/skiff-bench.XXXXXX)
+CG=skiff-bench-$$
+cleanup() {
+	local rt b id
+	set +e
+	for rt in $RUNTIMES; do
+		b=$(bin_of "$rt")
+		[ -d "$W/root-$rt" ] || continue
+		for id in $("$b" --root "$W/root-$rt" list -q 2>/dev/null); do
+			timeout 10 "$b" --root "$W/root-$rt" delete -f "$id" >/dev/null 2>&1
+		done
+	done
+	find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d -name "$CG" -exec rmdir {} + 2>/dev/null
+	grep -q " $W" /proc/self/mountinfo && awk -v t="$W" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo |
+		sort -r | xargs -r -n1 umount -l 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- bundle ------------------------------------------------------------------
+B=$W/bundle            # /bin/true
+B2=$W/bundle-sleep     # sleep 1000, same rootfs
+mkdir -p "$B" "$B2"
+"$here"/mk-rootfs.sh "$B/rootfs" >/dev/null || die "mk-rootfs.sh failed"
+(cd "$B" && "$spec_bin" spec) || die "'$spec_bin spec' failed"
+[ -s "$B/config.json" ] || die "'$spec_bin spec' wrote no config.json"
+python3 - "$B/config.json" "$B2/config.json" "$B/rootfs" "/$CG" <<'PY'
+import json, sys
+src, dst2, rootfs, cg = sys.argv[1:5]
+c = json.load(open(src))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/true"]
+# every runtime does the same cgroup work (create, join, remove)
+c.setdefault("linux", {})["cgroupsPath"] = cg
+json.dump(c, open(src, "w"), indent=2)
+c["process"]["args"] = ["/bin/sleep", "1000"]
+c["root"]["path"] = rootfs
+json.dump(c, open(dst2, "w"), indent=2)
+PY
+
+# ---- sanity: each runtime must run the bundle successfully ------------------
+ok_rts=
+bad=0
+for rt in $RUNTIMES; do
+	b=$(bin_of "$rt")
+	mkdir -p "$W/root-$rt"
+	if out=$(timeout 30 "$b" --root "$W/root-$rt" run --bundle "$B" "sanity-$rt" 2>&1); then
+		ok_rts+=" $rt"
+	else
+		rc=$?
+		echo "bench.sh: $rt failed the sanity run (exit $rc): $b --root $W/root-$rt run --bundle $B sanity-$rt" >&2
+		printf '%s\n' "$out" | sed 's/^/    | /' >&2
+		case $out in *"hybrid mode not supported"*)
+			echo "    hint: mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb" >&2 ;;
+		esac
+		timeout 10 "$b" --root "$W/root-$rt" delete -f "sanity-$rt" >/dev/null 2>&1 || true
+		bad=1
+	fi
+done
+[ -n "$ok_rts" ] || die "no runtime could run the bundle"
+[ "$bad" = 0 ] || echo "bench.sh: continuing with:$ok_rts (the run will exit non-zero)" >&2
+
+# ---- timed scenarios -----------------------------------------------------------
+# hyperfine runs each command through `sh -c` (its spawn cost is measured and
+# subtracted); $$ of that shell gives a fresh container id per iteration.
+hf() { # name json-out hyperfine-args...
+	local name=$1 out=$2
+	shift 2
+	echo "== $name"
+	hyperfine --shell sh --style basic --runs "$RUNS" --warmup "$WARMUP" --export-json "$out" "$@"
+}
+
+for rt in $ok_rts; do
+	b=$(bin_of "$rt")
+	R="$b --root $W/root-$rt"
+	hf "run: $rt" "$W/run-$rt.json" -n "$rt" \
+		"$R run --bundle $B r\$\$"
+	# create, start, wait until /bin/true has exited (builtins only), delete
+	hf "lifecycle: $rt" "$W/lifecycle-$rt.json" -n "$rt" \
+		"$R create --bundle $B --pid-file $W/pid-\$\$ l\$\$ && $R start l\$\$ && { read p < $W/pid-\$\$ || [ -n \"\$p\" ]; } && while [ -e /proc/\$p ] && read -r _ _ s _ < /proc/\$p/stat && [ \"\$s\" != Z ]; do :; done && $R delete l\$\$ && rm -f $W/pid-\$\$"
+	hf "delete -f of a running container: $rt" "$W/deletef-$rt.json" -n "$rt" \
+		--prepare "echo d\$\$ > $W/delf-id && $R create --bundle $B2 d\$\$ && $R start d\$\$" \
+		"read id < $W/delf-id && $R delete -f \$id"
+	left=$($R list -q 2>/dev/null || true)
+	[ -z "$left" ] || { echo "bench.sh: $rt left containers behind: $left" >&2; bad=1; }
+done
+
+# ---- peak RSS of `run` -------------------------------------------------------------
+for rt in $ok_rts; do
+	b=$(bin_of "$rt")
+	: >"$W/rss-$rt"
+	for i in $(seq "$RSS_RUNS"); do
+		/usr/bin/time -o "$W/rss-one" -f %M "$b" --root "$W/root-$rt" run --bundle "$B" "m$i-$$" >/dev/null 2>&1 ||
+			{ echo "bench.sh: $rt run failed during the RSS measurement" >&2; bad=1; }
+		tail -n1 "$W/rss-one" >>"$W/rss-$rt"
+	done
+done
+
+# ---- report ------------------------------------------------------------------------
+for rt in $ok_rts; do
+	b=$(readlink -f "$(bin_of "$rt")")
+	echo $(( $(stat -c %s "$b") / 1024 )) >"$W/size-$rt"
+done
+report=$W/report.md
+{
+	echo "## Results $(date -u +%Y-%m-%d)"
+	echo
+	echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
+	echo "- kernel: $(uname -sr), cgroup: $(if [ -d /sys/fs/cgroup/unified ]; then echo 'v1 hybrid'; elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo v2; else echo v1; fi)"
+	for rt in $ok_rts; do
+		b=$(bin_of "$rt")
+		echo "- $rt: \`$b\` — $("$b" --version 2>/dev/null | head -n1)"
+	done
+	echo "- bundle config: \`$SPEC_FROM spec\`, process /bin/true, terminal false, cgroupsPath /$CG"
+	echo
+} >"$report"
+python3 - "$W" "$have_crun" "$RUNS" "$WARMUP" "$RSS_RUNS" $ok_rts >>"$report" <<'PY'
+import json, os, statistics, sys
+w, have_crun, runs, warmup, rss_runs = sys.argv[1:6]
+rts = sys.argv[6:]
+scen = [("run", "`run` of /bin/true"),
+        ("lifecycle", "create + start + delete of /bin/true"),
+        ("deletef", "`delete -f` of a running container (sleep 1000)")]
+def res(s, rt):
+    return json.load(open(os.path.join(w, f"{s}-{rt}.json")))["results"][0]
+out = []
+for s, title in scen:
+    out.append(f"### {title}\n")
+    out.append("| runtime | median ms | mean ± σ ms | min ms | max ms | median vs crun |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    base = res(s, "crun")["median"] if have_crun == "1" and "crun" in rts else None
+    for rt in rts:
+        r = res(s, rt)
+        ratio = f"{r['median'] / base:.2f}×" if base else "n/a"
+        out.append(f"| {rt} | {r['median']*1e3:.1f} | {r['mean']*1e3:.1f} ± {r['stddev']*1e3:.1f} "
+                   f"| {r['min']*1e3:.1f} | {r['max']*1e3:.1f} | {ratio} |")
+    out.append("")
+out.append(f"### Peak RSS of `run` (GNU time %M, {rss_runs} runs)\n")
+out.append("| runtime | max KiB | median KiB | binary size KiB |")
+out.append("|---|---:|---:|---:|")
+for rt in rts:
+    v = [int(x) for x in open(os.path.join(w, f"rss-{rt}")).read().split() if x.strip().isdigit()]
+    size = open(os.path.join(w, f"size-{rt}")).read().strip()
+    if v:
+        out.append(f"| {rt} | {max(v)} | {int(statistics.median(v))} | {size} |")
+    else:
+        out.append(f"| {rt} | n/a | n/a | {size} |")
+out.append("")
+out.append(f"hyperfine: {runs} runs + {warmup} warm-up per cell, shell spawn time subtracted.")
+print("\n".join(out))
+PY
+echo
+cat "$report"
+if [ -n "${BENCH_MD:-}" ]; then cp "$report" "$BENCH_MD"; echo "(report written to $BENCH_MD)"; fi
+[ "$bad" = 0 ] || die "some runtime failed (see above)"
