@@ -843,6 +843,18 @@ impl Drop for TestEnv {
 }
 
 fn remove_cgroup_tree(d: &Path) {
+    // Only ever rmdir inside a cgroup filesystem.
+    let on_cgroupfs = nix::sys::statfs::statfs(d)
+        .map(|s| {
+            let t = s.filesystem_type();
+            t == nix::sys::statfs::CGROUP_SUPER_MAGIC || t == nix::sys::statfs::CGROUP2_SUPER_MAGIC
+        })
+        .unwrap_or(false);
+    if !d.starts_with("/sys/fs/cgroup") || !on_cgroupfs
+        || !d.components().any(|c| c.as_os_str().to_string_lossy().starts_with("it-"))
+    {
+        return;
+    }
     if let Ok(rd) = fs::read_dir(d) {
         for e in rd.flatten() {
             if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
@@ -863,7 +875,9 @@ fn remove_cgroup_tree(d: &Path) {
 pub fn cgroup_dirs_for(cg: &str) -> Vec<PathBuf> {
     let rel = cg.trim_start_matches('/');
     let mut v = Vec::new();
-    if rel.is_empty() {
+    // Never look outside the cgroup trees: refuse empty paths and any `..`
+    // or `.` component (ids like `..` are used by the negative tests).
+    if rel.is_empty() || rel.split('/').any(|c| c.is_empty() || c == ".." || c == ".") {
         return v;
     }
     let base = Path::new("/sys/fs/cgroup");
