@@ -131,13 +131,14 @@ trap 'exit 130' INT TERM
 # ---- bundle ------------------------------------------------------------------
 B=$W/bundle            # /bin/true
 B2=$W/bundle-sleep     # sleep 1000, same rootfs
-mkdir -p "$B" "$B2"
+B3=$W/bundle-sanity    # sh -c 'exit 7', same rootfs
+mkdir -p "$B" "$B2" "$B3"
 "$here"/mk-rootfs.sh "$B/rootfs" >/dev/null || die "mk-rootfs.sh failed"
 (cd "$B" && "$spec_bin" spec) || die "'$spec_bin spec' failed"
 [ -s "$B/config.json" ] || die "'$spec_bin spec' wrote no config.json"
-python3 - "$B/config.json" "$B2/config.json" "$B/rootfs" "/$CG" <<'PY'
+python3 - "$B/config.json" "$B2/config.json" "$B3/config.json" "$B/rootfs" "/$CG" <<'PY'
 import json, sys
-src, dst2, rootfs, cg = sys.argv[1:5]
+src, dst2, dst3, rootfs, cg = sys.argv[1:6]
 c = json.load(open(src))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
@@ -147,20 +148,27 @@ json.dump(c, open(src, "w"), indent=2)
 c["process"]["args"] = ["/bin/sleep", "1000"]
 c["root"]["path"] = rootfs
 json.dump(c, open(dst2, "w"), indent=2)
+c["process"]["args"] = ["/bin/sh", "-c", "exit 7"]
+json.dump(c, open(dst3, "w"), indent=2)
 PY
 
-# ---- sanity: each runtime must run the bundle successfully ------------------
+# ---- sanity: each runtime must really run a container ------------------------
+# (`sh -c 'exit 7'` must come back as exit status 7, so a runtime that exits 0
+# without doing anything is caught before it gets timed)
 ok_rts=
+failed_rts=
 bad=0
 for rt in $RUNTIMES; do
 	b=$(bin_of "$rt")
 	mkdir -p "$W/root-$rt"
-	if out=$(timeout 30 "$b" --root "$W/root-$rt" run --bundle "$B" "sanity-$rt" 2>&1); then
+	rc=0
+	out=$(timeout 30 "$b" --root "$W/root-$rt" run --bundle "$B3" "sanity-$rt" 2>&1) || rc=$?
+	if [ "$rc" = 7 ]; then
 		ok_rts+=" $rt"
 	else
-		rc=$?
-		echo "bench.sh: $rt failed the sanity run (exit $rc): $b --root $W/root-$rt run --bundle $B sanity-$rt" >&2
-		printf '%s\n' "$out" | sed 's/^/    | /' >&2
+		echo "bench.sh: $rt failed the sanity run (exit $rc, expected 7): $b --root $W/root-$rt run --bundle $B3 sanity-$rt" >&2
+		printf '%s\n' "${out:-(no output)}" | sed 's/^/    | /' >&2
+		failed_rts+=" $rt"
 		case $out in *"hybrid mode not supported"*)
 			echo "    hint: mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb" >&2 ;;
 		esac
@@ -178,22 +186,31 @@ hf() { # name json-out hyperfine-args...
 	local name=$1 out=$2
 	shift 2
 	echo "== $name"
-	hyperfine --shell sh --style basic --runs "$RUNS" --warmup "$WARMUP" --export-json "$out" "$@"
+	if ! hyperfine --shell sh --style basic --runs "$RUNS" --warmup "$WARMUP" --export-json "$out" "$@"; then
+		rm -f "$out"
+		echo "bench.sh: FAILED: $name (hyperfine hides the runtime's output; run the command above by hand)" >&2
+		bad=1
+		return 1
+	fi
 }
 
 for rt in $ok_rts; do
 	b=$(bin_of "$rt")
 	R="$b --root $W/root-$rt"
 	hf "run: $rt" "$W/run-$rt.json" -n "$rt" \
-		"$R run --bundle $B r\$\$"
+		"$R run --bundle $B r\$\$" || true
 	# create, start, wait until /bin/true has exited (builtins only), delete
 	hf "lifecycle: $rt" "$W/lifecycle-$rt.json" -n "$rt" \
-		"$R create --bundle $B --pid-file $W/pid-\$\$ l\$\$ && $R start l\$\$ && { read p < $W/pid-\$\$ || [ -n \"\$p\" ]; } && while [ -e /proc/\$p ] && read -r _ _ s _ < /proc/\$p/stat && [ \"\$s\" != Z ]; do :; done && $R delete l\$\$ && rm -f $W/pid-\$\$"
+		"$R create --bundle $B --pid-file $W/pid-\$\$ l\$\$ && $R start l\$\$ && { read p < $W/pid-\$\$ || [ -n \"\$p\" ]; } && while [ -e /proc/\$p ] && read -r _ _ s _ < /proc/\$p/stat && [ \"\$s\" != Z ]; do :; done && $R delete l\$\$ && rm -f $W/pid-\$\$" || true
 	hf "delete -f of a running container: $rt" "$W/deletef-$rt.json" -n "$rt" \
 		--prepare "echo d\$\$ > $W/delf-id && $R create --bundle $B2 d\$\$ && $R start d\$\$" \
-		"read id < $W/delf-id && $R delete -f \$id"
+		"read id < $W/delf-id && $R delete -f \$id" || true
 	left=$($R list -q 2>/dev/null || true)
-	[ -z "$left" ] || { echo "bench.sh: $rt left containers behind: $left" >&2; bad=1; }
+	if [ -n "$left" ]; then
+		echo "bench.sh: $rt left containers behind: $left" >&2
+		bad=1
+		for id in $left; do timeout 10 $R delete -f "$id" >/dev/null 2>&1 || true; done
+	fi
 done
 
 # ---- peak RSS of `run` -------------------------------------------------------------
@@ -222,6 +239,7 @@ report=$W/report.md
 		b=$(bin_of "$rt")
 		echo "- $rt: \`$b\` — $("$b" --version 2>/dev/null | head -n1)"
 	done
+	[ -z "$failed_rts" ] || echo "- NOT measured (failed the sanity run):$failed_rts"
 	echo "- bundle config: \`$SPEC_FROM spec\`, process /bin/true, terminal false, cgroupsPath /$CG"
 	echo
 } >"$report"
@@ -233,15 +251,22 @@ scen = [("run", "`run` of /bin/true"),
         ("lifecycle", "create + start + delete of /bin/true"),
         ("deletef", "`delete -f` of a running container (sleep 1000)")]
 def res(s, rt):
-    return json.load(open(os.path.join(w, f"{s}-{rt}.json")))["results"][0]
+    try:
+        return json.load(open(os.path.join(w, f"{s}-{rt}.json")))["results"][0]
+    except FileNotFoundError:
+        return None
 out = []
 for s, title in scen:
     out.append(f"### {title}\n")
     out.append("| runtime | median ms | mean ± σ ms | min ms | max ms | median vs crun |")
     out.append("|---|---:|---:|---:|---:|---:|")
-    base = res(s, "crun")["median"] if have_crun == "1" and "crun" in rts else None
+    b = res(s, "crun") if have_crun == "1" and "crun" in rts else None
+    base = b["median"] if b else None
     for rt in rts:
         r = res(s, rt)
+        if r is None:
+            out.append(f"| {rt} | FAILED | | | | |")
+            continue
         ratio = f"{r['median'] / base:.2f}×" if base else "n/a"
         out.append(f"| {rt} | {r['median']*1e3:.1f} | {r['mean']*1e3:.1f} ± {r['stddev']*1e3:.1f} "
                    f"| {r['min']*1e3:.1f} | {r['max']*1e3:.1f} | {ratio} |")
