@@ -1,0 +1,213 @@
+//! Every namespace kind, seen from inside the container.
+
+use serde_json::json;
+use skiff_integration_tests::*;
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+
+const KINDS: [&str; 7] = ["pid", "mnt", "uts", "ipc", "net", "cgroup", "user"];
+
+/// Map kind -> `kind:[inode]` as seen by the container process.
+fn inner_ns(env: &mut TestEnv) -> HashMap<String, String> {
+    let script = KINDS
+        .iter()
+        .map(|k| format!("echo {k} $(readlink /proc/self/ns/{k})"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let out = env.run_sh_ok(&script);
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn configured_namespaces_are_new_and_others_shared() {
+    require_root!();
+    let mut env = TestEnv::new("ns-all");
+    // default config: pid, network, ipc, uts, mount — plus cgroup
+    env.set_namespace("cgroup", None);
+    let inner = inner_ns(&mut env);
+    for k in ["pid", "mnt", "uts", "ipc", "net", "cgroup"] {
+        let host = TestEnv::host_ns(k);
+        assert!(inner.get(k).is_some_and(|v| v.starts_with(&format!("{k}:["))), "no {k} ns inside: {inner:?}");
+        assert_ne!(inner[k], host, "{k} namespace is not a new one");
+    }
+    // user namespace not requested: shared with the host
+    assert_eq!(inner["user"], TestEnv::host_ns("user"), "user ns unshared although not configured");
+}
+
+#[test]
+fn unconfigured_namespaces_are_shared() {
+    require_root!();
+    let mut env = TestEnv::new("ns-shared");
+    env.remove_namespace("network");
+    env.remove_namespace("ipc");
+    env.remove_namespace("uts");
+    env.config.as_object_mut().unwrap().remove("hostname");
+    let inner = inner_ns(&mut env);
+    for k in ["net", "ipc", "uts", "cgroup", "user"] {
+        assert_eq!(inner[k], TestEnv::host_ns(k), "{k} namespace should be the host's");
+    }
+    assert_ne!(inner["mnt"], TestEnv::host_ns("mnt"));
+    assert_ne!(inner["pid"], TestEnv::host_ns("pid"));
+}
+
+#[test]
+fn pid_namespace_init_is_pid_1() {
+    require_root!();
+    let mut env = TestEnv::new("ns-pid");
+    let out = env.run_sh_ok("echo $$; ls /proc | grep -E '^[0-9]+$' | wc -l");
+    let mut l = out.lines();
+    assert_eq!(l.next(), Some("1"), "init is not pid 1: {out}");
+    let n: usize = l.next().unwrap_or("0").trim().parse().unwrap_or(0);
+    // sh, ls, grep, wc
+    assert!(n <= 5, "container /proc shows {n} processes — not a private pid namespace");
+}
+
+#[test]
+fn uts_namespace_hostname() {
+    require_root!();
+    let mut env = TestEnv::new("ns-uts");
+    env.config["hostname"] = json!("skiff-host");
+    let out = env.run_sh_ok("hostname; cat /proc/sys/kernel/hostname");
+    assert_eq!(out, "skiff-host\nskiff-host\n");
+    // host unchanged
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_ne!(host.trim(), "skiff-host");
+}
+
+#[test]
+fn uts_namespace_domainname() {
+    require_root!();
+    // NOTE: runc 1.1.5 ignores `domainname` (support came in runc 1.2); this
+    // test encodes the requirement and fails on runc 1.1.
+    let mut env = TestEnv::new("ns-domain");
+    env.config["hostname"] = json!("skiff-host");
+    env.config["domainname"] = json!("skiff.example");
+    let out = env.run_sh_ok("cat /proc/sys/kernel/domainname");
+    assert_eq!(out, "skiff.example\n");
+    let host = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    assert_ne!(host.trim(), "skiff.example");
+}
+
+#[test]
+fn net_namespace_has_only_loopback() {
+    require_root!();
+    let mut env = TestEnv::new("ns-net");
+    let out = env.run_sh_ok("ls /sys/class/net");
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"], "interfaces: {out}");
+}
+
+#[test]
+fn cgroup_namespace_root() {
+    require_root!();
+    let mut env = TestEnv::new("ns-cgroup");
+    env.set_namespace("cgroup", None);
+    let out = env.run_sh_ok("cat /proc/self/cgroup");
+    for l in out.lines() {
+        let path = l.splitn(3, ':').nth(2).unwrap_or("?");
+        assert_eq!(path, "/", "cgroup ns root not at the container cgroup: {out}");
+    }
+}
+
+#[test]
+fn user_namespace_mappings() {
+    require_root!();
+    let mut env = TestEnv::new("ns-user");
+    env.set_namespace("user", None);
+    env.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    env.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    // a cgroup v1 mount is not allowed in a fresh user namespace
+    env.remove_mount("/sys/fs/cgroup");
+    let out = env.run_sh_ok("cat /proc/self/uid_map; cat /proc/self/gid_map; id -u; readlink /proc/self/ns/user");
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["0", "100000", "65536"], "uid_map: {out}");
+    assert_eq!(lines[1], ["0", "200000", "65536"], "gid_map: {out}");
+    assert_eq!(lines[2], ["0"], "uid inside: {out}");
+    assert_ne!(lines[3][0], TestEnv::host_ns("user"));
+}
+
+#[test]
+fn time_namespace_offsets() {
+    require_root!();
+    // NOTE: runc 1.1.5 does not support the time namespace (added in runc
+    // 1.2); this test encodes the requirement and fails on runc 1.1.
+    let mut env = TestEnv::new("ns-time");
+    env.set_namespace("time", None);
+    env.config["linux"]["timeOffsets"] = json!({
+        "monotonic": {"secs": 86400, "nanosecs": 0},
+        "boottime": {"secs": 172800, "nanosecs": 0}
+    });
+    let out = env.run_sh_ok("cat /proc/self/timens_offsets; readlink /proc/self/ns/time; cut -d. -f1 /proc/uptime");
+    let mut mono = None;
+    let mut boot = None;
+    for l in out.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f.first() {
+            Some(&"monotonic") => mono = Some((f[1].to_string(), f[2].to_string())),
+            Some(&"boottime") => boot = Some((f[1].to_string(), f[2].to_string())),
+            _ => {}
+        }
+    }
+    assert_eq!(mono, Some(("86400".into(), "0".into())), "{out}");
+    assert_eq!(boot, Some(("172800".into(), "0".into())), "{out}");
+    assert!(out.contains("time:["));
+    assert!(!out.contains(&TestEnv::host_ns("time")), "time ns is the host's: {out}");
+    let uptime: u64 = out.lines().last().unwrap().trim().parse().unwrap();
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(uptime as f64 >= host_up + 172800.0 - 60.0, "uptime inside {uptime} not offset (host {host_up})");
+}
+
+#[test]
+fn join_existing_net_namespace_by_path() {
+    require_root!();
+    let mut env = TestEnv::new("ns-join");
+    let name = format!("it-{}", env.token);
+    let out = env.run_cmd({
+        let mut c = Command::new("ip");
+        c.args(["netns", "add", &name]);
+        c
+    });
+    out.ok();
+    let n2 = name.clone();
+    env.on_cleanup(move || {
+        let _ = Command::new("ip").args(["netns", "del", &n2]).status();
+    });
+    let path = format!("/run/netns/{name}");
+    let ino = std::fs::metadata(&path).unwrap().ino();
+    env.set_namespace("network", Some(&path));
+    let out = env.run_sh_ok("readlink /proc/self/ns/net");
+    assert_eq!(out.trim(), format!("net:[{ino}]"), "container did not join {path}");
+}
+
+#[test]
+fn join_existing_uts_namespace_of_process() {
+    require_root!();
+    let mut env = TestEnv::new("ns-join-uts");
+    // a sleeper in its own uts namespace with a distinctive hostname
+    let mut child = Command::new("unshare")
+        .args(["--uts", "sh", "-c", "hostname joined-uts && exec sleep 1000"])
+        .spawn()
+        .expect("spawn unshare");
+    let pid = child.id();
+    let path = format!("/proc/{pid}/ns/uts");
+    let want = wait_until(std::time::Duration::from_secs(5), || {
+        std::fs::read_link(&path).map(|l| l.to_string_lossy().into_owned()).ok().is_some_and(|l| l != TestEnv::host_ns("uts"))
+            && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
+    let target = std::fs::read_link(&path).map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+    if !want {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("unshare sleeper did not come up");
+    }
+    env.set_namespace("uts", Some(&path));
+    env.config.as_object_mut().unwrap().remove("hostname");
+    let out = env.run_sh("readlink /proc/self/ns/uts; hostname");
+    let _ = child.kill();
+    let _ = child.wait();
+    out.ok();
+    assert_eq!(out.stdout, format!("{target}\njoined-uts\n"));
+}
