@@ -22,7 +22,9 @@
 #   SPEC_FROM  runtime whose `spec` output is the base config (default: runc,
 #              the CLI contract's reference; must be one of the three names)
 #   RUNS       timed iterations per runtime and scenario (default 100)
-#   WARMUP     warm-up iterations (default 5)
+#   ROUNDS     RUNS is split into this many rounds; runtimes alternate per
+#              round so background load is shared fairly (default 5)
+#   WARMUP     warm-up iterations per runtime, scenario and round (default 2)
 #   RSS_RUNS   iterations for the RSS measurement (default 20)
 #   BENCH_MD   if set, the markdown report is also written to this file
 #
@@ -81,7 +83,8 @@ CRUN=${CRUN:-$(command -v crun || echo /usr/bin/crun)}
 RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
 SPEC_FROM=${SPEC_FROM:-runc}
 RUNS=${RUNS:-100}
-WARMUP=${WARMUP:-5}
+ROUNDS=${ROUNDS:-5}
+WARMUP=${WARMUP:-2}
 RSS_RUNS=${RSS_RUNS:-20}
 
 [ "$(id -u)" = 0 ] || die "must run as root (runtimes need it for namespaces/cgroups)"
@@ -182,35 +185,48 @@ done
 # ---- timed scenarios -----------------------------------------------------------
 # hyperfine runs each command through `sh -c` (its spawn cost is measured and
 # subtracted); $$ of that shell gives a fresh container id per iteration.
+# The RUNS iterations are split into ROUNDS rounds and the runtimes alternate
+# inside each round, so a burst of background load hits all of them alike.
 hf() { # name json-out hyperfine-args...
 	local name=$1 out=$2
 	shift 2
 	echo "== $name"
-	if ! hyperfine --shell sh --style basic --runs "$RUNS" --warmup "$WARMUP" --export-json "$out" "$@"; then
+	if ! hyperfine --shell sh --style none --runs "$per_round" --warmup "$WARMUP" --export-json "$out" "$@"; then
 		rm -f "$out"
-		echo "bench.sh: FAILED: $name (hyperfine hides the runtime's output; run the command above by hand)" >&2
+		echo "bench.sh: FAILED: $name (hyperfine hides the runtime's output; run the command by hand)" >&2
 		bad=1
 		return 1
 	fi
 }
 
-for rt in $ok_rts; do
-	b=$(bin_of "$rt")
-	R="$b --root $W/root-$rt"
-	hf "run: $rt" "$W/run-$rt.json" -n "$rt" \
-		"$R run --bundle $B r\$\$" || true
-	# create, start, wait until /bin/true has exited (builtins only), delete
-	hf "lifecycle: $rt" "$W/lifecycle-$rt.json" -n "$rt" \
-		"$R create --bundle $B --pid-file $W/pid-\$\$ l\$\$ && $R start l\$\$ && { read p < $W/pid-\$\$ || [ -n \"\$p\" ]; } && while [ -e /proc/\$p ] && read -r _ _ s _ < /proc/\$p/stat && [ \"\$s\" != Z ]; do :; done && $R delete l\$\$ && rm -f $W/pid-\$\$" || true
-	hf "delete -f of a running container: $rt" "$W/deletef-$rt.json" -n "$rt" \
-		--prepare "echo d\$\$ > $W/delf-id && $R create --bundle $B2 d\$\$ && $R start d\$\$" \
-		"read id < $W/delf-id && $R delete -f \$id" || true
-	left=$($R list -q 2>/dev/null || true)
-	if [ -n "$left" ]; then
-		echo "bench.sh: $rt left containers behind: $left" >&2
-		bad=1
-		for id in $left; do timeout 10 $R delete -f "$id" >/dev/null 2>&1 || true; done
-	fi
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+per_round=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+declare -A broken=()
+for round in $(seq "$ROUNDS"); do
+	for rt in $ok_rts; do
+		b=$(bin_of "$rt")
+		R="$b --root $W/root-$rt"
+		tag="round $round/$ROUNDS, $rt"
+		[ -n "${broken[run-$rt]:-}" ] ||
+			hf "run ($tag)" "$W/run-$rt-$round.json" \
+				"$R run --bundle $B r\$\$" || broken[run-$rt]=1
+		# create, start, wait until /bin/true has exited (shell builtins only), delete
+		[ -n "${broken[lifecycle-$rt]:-}" ] ||
+			hf "lifecycle ($tag)" "$W/lifecycle-$rt-$round.json" \
+				"$R create --bundle $B --pid-file $W/pid-\$\$ l\$\$ && $R start l\$\$ && { read p < $W/pid-\$\$ || [ -n \"\$p\" ]; } && while [ -e /proc/\$p ] && read -r _ _ s _ < /proc/\$p/stat && [ \"\$s\" != Z ]; do :; done && $R delete l\$\$ && rm -f $W/pid-\$\$" ||
+			broken[lifecycle-$rt]=1
+		# create + start in --prepare (untimed), then time delete -f alone
+		[ -n "${broken[deletef-$rt]:-}" ] ||
+			hf "delete -f of a running container ($tag)" "$W/deletef-$rt-$round.json" \
+				--prepare "echo d\$\$ > $W/delf-id && $R create --bundle $B2 d\$\$ && $R start d\$\$" \
+				"read id < $W/delf-id && $R delete -f \$id" || broken[deletef-$rt]=1
+		left=$($R list -q 2>/dev/null || true)
+		if [ -n "$left" ]; then
+			echo "bench.sh: $rt left containers behind: $left" >&2
+			bad=1
+			for id in $left; do timeout 10 $R delete -f "$id" >/dev/null 2>&1 || true; done
+		fi
+	done
 done
 
 # ---- peak RSS of `run` -------------------------------------------------------------
@@ -239,22 +255,29 @@ report=$W/report.md
 		b=$(bin_of "$rt")
 		echo "- $rt: \`$b\` — $("$b" --version 2>/dev/null | head -n1)"
 	done
+	echo "- load average (1/5/15 min) before the timed runs: $load_start, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	[ -z "$failed_rts" ] || echo "- NOT measured (failed the sanity run):$failed_rts"
 	echo "- bundle config: \`$SPEC_FROM spec\`, process /bin/true, terminal false, cgroupsPath /$CG"
 	echo
 } >"$report"
-python3 - "$W" "$have_crun" "$RUNS" "$WARMUP" "$RSS_RUNS" $ok_rts >>"$report" <<'PY'
+python3 - "$W" "$have_crun" "$RUNS" "$WARMUP" "$RSS_RUNS" "$ROUNDS" $ok_rts >>"$report" <<'PY'
 import json, os, statistics, sys
-w, have_crun, runs, warmup, rss_runs = sys.argv[1:6]
-rts = sys.argv[6:]
+w, have_crun, runs, warmup, rss_runs, rounds = sys.argv[1:7]
+rts = sys.argv[7:]
 scen = [("run", "`run` of /bin/true"),
         ("lifecycle", "create + start + delete of /bin/true"),
         ("deletef", "`delete -f` of a running container (sleep 1000)")]
 def res(s, rt):
-    try:
-        return json.load(open(os.path.join(w, f"{s}-{rt}.json")))["results"][0]
-    except FileNotFoundError:
-        return None
+    """merge the per-round hyperfine results of one cell; None if it failed"""
+    times = []
+    for r in range(1, int(rounds) + 1):
+        try:
+            times += json.load(open(os.path.join(w, f"{s}-{rt}-{r}.json")))["results"][0]["times"]
+        except FileNotFoundError:
+            return None
+    return {"median": statistics.median(times), "mean": statistics.mean(times),
+            "stddev": statistics.stdev(times) if len(times) > 1 else 0.0,
+            "min": min(times), "max": max(times), "n": len(times)}
 out = []
 for s, title in scen:
     out.append(f"### {title}\n")
@@ -282,7 +305,9 @@ for rt in rts:
     else:
         out.append(f"| {rt} | n/a | n/a | {size} |")
 out.append("")
-out.append(f"hyperfine: {runs} runs + {warmup} warm-up per cell, shell spawn time subtracted.")
+n = int(rounds) * -(-int(runs) // int(rounds))
+out.append(f"hyperfine: {n} timed runs per cell in {rounds} interleaved rounds "
+           f"({warmup} warm-up runs per round), shell spawn time subtracted.")
 print("\n".join(out))
 PY
 echo
