@@ -1,0 +1,475 @@
+//! Per-case context (runs in the per-case child process) and the parent's
+//! cleanup of whatever a case left behind.
+
+use serde_json::{json, Value};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cases;
+
+/// One runtime CLI invocation's outcome.
+pub struct Out {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub struct Bundle {
+    pub dir: PathBuf,
+}
+
+impl Bundle {
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+    /// What the container process wrote to stdout.
+    pub fn output(&self) -> String {
+        fs::read_to_string(self.dir.join("ctr.out")).unwrap_or_default()
+    }
+    pub fn errors(&self) -> String {
+        fs::read_to_string(self.dir.join("ctr.err")).unwrap_or_default()
+    }
+    pub fn path(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
+pub struct Ctx {
+    pub name: &'static str,
+    pub runtime: PathBuf,
+    pub template: PathBuf,
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub cgprefix: String,
+    n: usize,
+    pub failed: usize,
+    pub asserts: usize,
+    pub skip: Option<String>,
+}
+
+pub fn run_case_child(name: &str) -> i32 {
+    let Some(case) = cases::CASES.iter().find(|c| c.name == name) else {
+        println!("RESULT fail unknown case {name}");
+        return 1;
+    };
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let dir = PathBuf::from(env("RTT_CASE_DIR"));
+    let mut c = Ctx {
+        name: case.name,
+        runtime: PathBuf::from(env("RTT_RUNTIME")),
+        template: PathBuf::from(env("RTT_TEMPLATE")),
+        root: dir.join("root"),
+        dir,
+        cgprefix: env("RTT_CGPREFIX"),
+        n: 0,
+        failed: 0,
+        asserts: 0,
+        skip: None,
+    };
+    fs::create_dir_all(&c.root).unwrap();
+    (case.run)(&mut c);
+    let _ = std::io::stdout().flush();
+    if let Some(s) = &c.skip {
+        if c.failed == 0 {
+            println!("RESULT skip {s}");
+            return 0;
+        }
+    }
+    if c.failed > 0 {
+        println!("RESULT fail {} of {} assertions failed", c.failed, c.asserts);
+    } else if c.asserts == 0 {
+        println!("RESULT fail no assertion was made");
+    } else {
+        println!("RESULT pass");
+    }
+    0
+}
+
+fn wait_timeout(ch: &mut Child, t: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(s)) = ch.try_wait() {
+            return Some(s);
+        }
+        if start.elapsed() > t {
+            let _ = ch.kill();
+            let _ = ch.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn runtime_cmd(runtime: &Path, root: &Path, args: &[&str], stdout: Stdio, stderr: Stdio, t: Duration) -> (bool, bool) {
+    let ch = Command::new(runtime)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn();
+    match ch {
+        Ok(mut ch) => match wait_timeout(&mut ch, t) {
+            Some(s) => (s.success(), false),
+            None => (false, true),
+        },
+        Err(_) => (false, false),
+    }
+}
+
+impl Ctx {
+    // ---- assertions --------------------------------------------------------
+    pub fn check(&mut self, cond: bool, what: &str) -> bool {
+        self.asserts += 1;
+        if cond {
+            println!("ok - {what}");
+        } else {
+            self.failed += 1;
+            println!("not ok - {what}");
+        }
+        cond
+    }
+    pub fn note(&self, s: &str) {
+        for l in s.lines() {
+            println!("# {l}");
+        }
+    }
+    pub fn skip(&mut self, why: &str) {
+        self.skip = Some(why.to_string());
+    }
+
+    // ---- bundles and ids ---------------------------------------------------
+    pub fn new_id(&mut self) -> String {
+        self.n += 1;
+        let id = format!("rtt-{}-{}-{}", self.name.replace('_', "-"), std::process::id(), self.n);
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(self.dir.join("ids")).unwrap();
+        writeln!(f, "{}", id).unwrap();
+        id
+    }
+
+    /// Absolute cgroupsPath unique to this case.
+    pub fn cgroups_path(&mut self) -> String {
+        self.n += 1;
+        format!("/{}-{}", self.cgprefix, self.n)
+    }
+
+    pub fn relative_cgroups_path(&mut self) -> String {
+        self.n += 1;
+        format!("{}-{}", self.cgprefix, self.n)
+    }
+
+    /// Record a helper process the parent must kill on cleanup.
+    pub fn track_pid(&self, pid: u32) {
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(self.dir.join("pids")).unwrap();
+        writeln!(f, "{pid}").unwrap();
+    }
+
+    pub fn base_config(&mut self) -> Value {
+        let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+        json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "terminal": false,
+                "user": {"uid": 0, "gid": 0},
+                "args": ["/rtt-checker", "check"],
+                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", "RTT_VAR=conformance"],
+                "cwd": "/",
+                "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                "noNewPrivileges": true
+            },
+            "root": {"path": "rootfs", "readonly": false},
+            "hostname": "rtt",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+                {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+                {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+            ],
+            "linux": {
+                "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+                "cgroupsPath": self.cgroups_path(),
+                "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+                "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            }
+        })
+    }
+
+    /// A fresh bundle with the given config (also copied to /rtt-config.json).
+    pub fn bundle(&mut self, cfg: &Value) -> Bundle {
+        self.n += 1;
+        let dir = self.dir.join(format!("bundle-{}", self.n));
+        fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("cp").arg("-a").arg(&self.template).arg(dir.join("rootfs")).status();
+        assert!(matches!(st, Ok(s) if s.success()), "copying the rootfs template failed");
+        let b = Bundle { dir };
+        self.write_config(&b, cfg);
+        fs::write(b.rootfs().join("rtt-config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
+        b
+    }
+
+    pub fn write_config(&self, b: &Bundle, cfg: &Value) {
+        fs::write(b.dir.join("config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
+    }
+
+    // ---- runtime CLI -------------------------------------------------------
+    pub fn rt(&self, args: &[&str]) -> Out {
+        self.rt_in(&self.dir, args)
+    }
+
+    fn rt_in(&self, cwd: &Path, args: &[&str]) -> Out {
+        let o = self.dir.join(format!("rt-{}.out", std::process::id()));
+        let e = self.dir.join(format!("rt-{}.err", std::process::id()));
+        let ch = Command::new(&self.runtime)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&o).unwrap())
+            .stderr(fs::File::create(&e).unwrap())
+            .spawn();
+        let ok = match ch {
+            Ok(mut ch) => match wait_timeout(&mut ch, Duration::from_secs(30)) {
+                Some(s) => s.success(),
+                None => {
+                    println!("# runtime {args:?} timed out");
+                    false
+                }
+            },
+            Err(err) => {
+                println!("# cannot run {}: {err}", self.runtime.display());
+                false
+            }
+        };
+        let out = Out { ok, stdout: fs::read_to_string(&o).unwrap_or_default(), stderr: fs::read_to_string(&e).unwrap_or_default() };
+        if !out.stderr.trim().is_empty() {
+            println!("# {} {}: stderr: {}", self.runtime.file_name().unwrap().to_string_lossy(), args.first().unwrap_or(&""),
+                out.stderr.trim().replace('\n', " | "));
+        }
+        out
+    }
+
+    /// `create --bundle B [extra] ID`, container stdout/stderr to files in the bundle.
+    pub fn create_with(&self, b: &Bundle, id: &str, extra: &[&str]) -> Out {
+        let mut args = vec!["create", "--bundle"];
+        let bp = b.path();
+        args.push(&bp);
+        args.extend_from_slice(extra);
+        args.push(id);
+        let o = b.dir.join("ctr.out");
+        let e = b.dir.join("ctr.err");
+        let ch = Command::new(&self.runtime)
+            .arg("--root")
+            .arg(&self.root)
+            .args(&args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(fs::OpenOptions::new().create(true).append(true).open(&o).unwrap())
+            .stderr(fs::OpenOptions::new().create(true).append(true).open(&e).unwrap())
+            .spawn();
+        let ok = match ch {
+            Ok(mut ch) => match wait_timeout(&mut ch, Duration::from_secs(30)) {
+                Some(s) => s.success(),
+                None => {
+                    println!("# create timed out");
+                    false
+                }
+            },
+            Err(err) => {
+                println!("# cannot run {}: {err}", self.runtime.display());
+                false
+            }
+        };
+        let err = b.errors();
+        if !ok && !err.trim().is_empty() {
+            println!("# create stderr: {}", err.trim().replace('\n', " | "));
+        }
+        Out { ok, stdout: String::new(), stderr: err }
+    }
+
+    pub fn create(&self, b: &Bundle, id: &str) -> Out {
+        self.create_with(b, id, &[])
+    }
+    pub fn start(&self, id: &str) -> Out {
+        self.rt(&["start", id])
+    }
+    pub fn kill(&self, id: &str, sig: &str) -> Out {
+        self.rt(&["kill", id, sig])
+    }
+    pub fn delete(&self, id: &str) -> Out {
+        self.rt(&["delete", id])
+    }
+    pub fn delete_force(&self, id: &str) -> Out {
+        self.rt(&["delete", "--force", id])
+    }
+    pub fn state(&self, id: &str) -> Option<Value> {
+        let o = self.rt(&["state", id]);
+        if !o.ok {
+            return None;
+        }
+        serde_json::from_str(&o.stdout).ok()
+    }
+    pub fn status(&self, id: &str) -> Option<String> {
+        self.state(id).and_then(|s| s.get("status").and_then(|v| v.as_str()).map(|s| s.to_string()))
+    }
+    pub fn pid(&self, id: &str) -> Option<i32> {
+        self.state(id).and_then(|s| s.get("pid").and_then(|v| v.as_i64()).map(|p| p as i32))
+    }
+    pub fn wait_status(&self, id: &str, want: &str, secs: u64) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(secs) {
+            if self.status(id).as_deref() == Some(want) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Add the checker's own verdict lines (from the container's stdout) as assertions.
+    pub fn collect_checker(&mut self, b: &Bundle) {
+        let out = b.output();
+        let mut done = false;
+        for l in out.lines() {
+            if l == "rtt-checker done" {
+                done = true;
+            } else if let Some(w) = l.strip_prefix("ok - ") {
+                self.check(true, &format!("[inside] {w}"));
+            } else if let Some(w) = l.strip_prefix("not ok - ") {
+                self.check(false, &format!("[inside] {w}"));
+            } else if let Some(w) = l.strip_prefix("skip - ") {
+                println!("# [inside] skipped: {w}");
+            } else {
+                println!("# [container] {l}");
+            }
+        }
+        let err = b.errors();
+        if !done && !err.trim().is_empty() {
+            println!("# [container stderr] {}", err.trim().replace('\n', " | "));
+        }
+        self.check(done, "the checker ran to completion inside the container");
+    }
+
+    /// The whole lifecycle with the checker as the container process:
+    /// create → (inspect from the host while `created`) → start → wait for
+    /// `stopped` → collect the checker's verdicts → delete.
+    /// Returns false when the container could not be created.
+    pub fn lifecycle(&mut self, cfg: &Value, inspect: Option<&mut dyn FnMut(&mut Ctx, i32)>) -> bool {
+        let b = self.bundle(cfg);
+        self.lifecycle_bundle(&b, inspect)
+    }
+
+    pub fn lifecycle_bundle(&mut self, b: &Bundle, inspect: Option<&mut dyn FnMut(&mut Ctx, i32)>) -> bool {
+        let id = self.new_id();
+        if !self.check(self.create(b, &id).ok, "create succeeds") {
+            self.delete_force(&id);
+            return false;
+        }
+        if let Some(f) = inspect {
+            match self.pid(&id) {
+                Some(pid) if pid > 0 => f(self, pid),
+                _ => {
+                    self.check(false, "state reports the container pid");
+                }
+            }
+        }
+        if self.check(self.start(&id).ok, "start succeeds") {
+            self.check(self.wait_status(&id, "stopped", 30), "the container process exits");
+        }
+        self.collect_checker(b);
+        if !self.delete(&id).ok {
+            self.delete_force(&id);
+        }
+        true
+    }
+}
+
+// ---- cleanup (in the parent) ----------------------------------------------
+
+fn cgroup_roots() -> Vec<PathBuf> {
+    let mi = crate::common::parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    mi.into_iter().filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2").map(|m| PathBuf::from(m.mount_point)).collect()
+}
+
+fn rm_cgroups(dir: &Path, prefix: &str, depth: u32, matched: bool) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        if !e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        let m = matched || name.starts_with(prefix);
+        if m || depth < 4 {
+            rm_cgroups(&e.path(), prefix, depth + 1, m);
+        }
+        if m {
+            // kill leftovers, then remove (retry a little: exiting tasks linger)
+            if let Ok(procs) = fs::read_to_string(e.path().join("cgroup.procs")) {
+                for p in procs.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+                    unsafe { libc::kill(p, libc::SIGKILL) };
+                }
+            }
+            for _ in 0..20 {
+                if fs::remove_dir(e.path()).is_ok() || !e.path().exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Remove cgroups whose name starts with `prefix` from every hierarchy.
+pub fn remove_cgroups(prefix: &str) {
+    for r in cgroup_roots() {
+        rm_cgroups(&r, prefix, 0, false);
+    }
+}
+
+pub fn cleanup_case(runtime: &Path, dir: &Path, cgprefix: &str) {
+    let root = dir.join("root");
+    for id in fs::read_to_string(dir.join("ids")).unwrap_or_default().lines() {
+        let _ = runtime_cmd(runtime, &root, &["delete", "--force", id], Stdio::null(), Stdio::null(), Duration::from_secs(20));
+    }
+    for p in fs::read_to_string(dir.join("pids")).unwrap_or_default().lines() {
+        if let Ok(p) = p.trim().parse::<i32>() {
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+    }
+    remove_cgroups(cgprefix);
+    // unmount anything left below the case directory, deepest first
+    let prefix = format!("{}/", dir.display());
+    for _ in 0..3 {
+        let mut mps: Vec<String> = crate::common::parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|m| m.starts_with(&prefix) || m == dir.to_str().unwrap())
+            .collect();
+        if mps.is_empty() {
+            break;
+        }
+        mps.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mps {
+            let c = std::ffi::CString::new(m).unwrap();
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    let still = crate::common::parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+        .into_iter()
+        .any(|m| m.mount_point.starts_with(&prefix));
+    if still {
+        println!("# WARNING: mounts remain below {}, not removing it", dir.display());
+    } else {
+        let _ = fs::remove_dir_all(dir);
+    }
+}
