@@ -328,6 +328,9 @@ if printf '%s\n' "$out" | grep -qx 'hello-from-skiff'; then
 else
 	fail "run --rm: expected output 'hello-from-skiff' (exit $rc)"
 	show "$out"
+	case $out in *"hybrid mode not supported"*)
+		info "hint: mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb" ;;
+	esac
 fi
 if [ "$rc" = 3 ]; then
 	pass "run --rm: exit code 3 propagated"
