@@ -193,13 +193,21 @@ impl Output {
 /// in `io_dir` (files, not pipes: a detached container inherits the
 /// runtime's stdio and would keep a pipe open forever). The process is put in
 /// its own process group, which is SIGKILLed on timeout.
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration, io_dir: &Path) -> Output {
+pub fn run_with_timeout(cmd: Command, timeout: Duration, io_dir: &Path) -> Output {
+    match try_run_with_timeout(cmd, timeout, io_dir) {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Non-panicking [`run_with_timeout`] (used from Drop).
+pub fn try_run_with_timeout(mut cmd: Command, timeout: Duration, io_dir: &Path) -> std::io::Result<Output> {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    fs::create_dir_all(io_dir).expect("create io dir");
+    fs::create_dir_all(io_dir)?;
     let out_path = io_dir.join(format!("cmd-{n}.out"));
     let err_path = io_dir.join(format!("cmd-{n}.err"));
-    let out = fs::File::create(&out_path).expect("create stdout file");
-    let err = fs::File::create(&err_path).expect("create stderr file");
+    let out = fs::File::create(&out_path)?;
+    let err = fs::File::create(&err_path)?;
     let cmdline = format!(
         "{} {}",
         cmd.get_program().to_string_lossy(),
@@ -215,7 +223,7 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration, io_dir: &Path) -> O
     let start = Instant::now();
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => panic!("cannot spawn `{cmdline}`: {e}"),
+        Err(e) => return Err(std::io::Error::new(e.kind(), format!("cannot spawn `{cmdline}`: {e}"))),
     };
     let pid = child.id() as i32;
     let mut timed_out = false;
@@ -223,7 +231,7 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration, io_dir: &Path) -> O
         match child.try_wait() {
             Ok(Some(st)) => break st,
             Ok(None) => {}
-            Err(e) => panic!("wait for `{cmdline}`: {e}"),
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("wait for `{cmdline}`: {e}"))),
         }
         if start.elapsed() > timeout {
             timed_out = true;
@@ -231,7 +239,7 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration, io_dir: &Path) -> O
                 libc::kill(-pid, libc::SIGKILL);
                 libc::kill(pid, libc::SIGKILL);
             }
-            break child.wait().expect("wait after kill");
+            break child.wait()?;
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -245,7 +253,7 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration, io_dir: &Path) -> O
     let stderr = String::from_utf8_lossy(&fs::read(&err_path).unwrap_or_default()).into_owned();
     let _ = fs::remove_file(&out_path);
     let _ = fs::remove_file(&err_path);
-    Output {
+    Ok(Output {
         cmdline,
         code,
         signaled,
@@ -253,7 +261,7 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration, io_dir: &Path) -> O
         stdout,
         stderr,
         elapsed,
-    }
+    })
 }
 
 /// Poll `f` every 20 ms until it returns true or `timeout` passes.
@@ -790,8 +798,11 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         let ids = self.ids.borrow().clone();
         for id in &ids {
-            // Only bother when the state dir exists (or might, under another layout).
-            let _ = self.rt_timeout(&["delete", "--force", id], Duration::from_secs(15));
+            let _ = try_run_with_timeout(
+                self.command(&["delete", "--force", id]),
+                Duration::from_secs(15),
+                &self.dir.join("io"),
+            );
         }
         // Kill whatever is left: processes with our marker or in our cgroups.
         for _ in 0..50 {
