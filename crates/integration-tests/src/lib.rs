@@ -797,6 +797,16 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let ids = self.ids.borrow().clone();
+        // Learn the init pids first, so that an init that is our own child
+        // (and now a zombie) gets reaped.
+        for id in &ids {
+            if let Ok(o) = try_run_with_timeout(self.command(&["state", id]), Duration::from_secs(10), &self.dir.join("io")) {
+                if let Some(pid) = serde_json::from_str::<Value>(&o.stdout).ok().and_then(|v| v["pid"].as_i64()) {
+                    self.track_pid(pid as i32);
+                }
+            }
+        }
+        self.reap_tracked();
         for id in &ids {
             let _ = try_run_with_timeout(
                 self.command(&["delete", "--force", id]),
