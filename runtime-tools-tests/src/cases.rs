@@ -194,7 +194,10 @@ fn delete_resources(c: &mut Ctx) {
     c.check(c.state(&id).is_none(), "state fails after delete");
     let left: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
     c.check(left.is_empty(), &format!("the container's cgroups are removed (left: {left:?})"));
-    c.check(!Path::new(&format!("/proc/{pid}")).exists() || pid == 0, "the container process is gone");
+    // a zombie counts as gone: reaping orphans is the host init's job
+    let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let zombie = st.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')).unwrap_or(true);
+    c.check(pid == 0 || zombie, "the container process is gone");
 }
 
 /// prestart/createRuntime/createContainer/startContainer/poststart/poststop
@@ -599,13 +602,32 @@ fn refused(c: &mut Ctx, cfg: &Value, what: &str) {
     c.delete_force(&id);
 }
 
-/// Spec: a capability that cannot be mapped to a kernel interface MUST fail.
+/// An unknown capability name (CAP_TEST).
+///
+/// Differs from upstream: upstream expects the runtime to refuse the config
+/// (runtime-spec 1.0: "MUST cause the runtime to fail"). Since runtime-spec
+/// 1.1 a capability that cannot be mapped to a kernel interface MUST be
+/// logged as a warning and runtimes SHOULD NOT fail, so this case checks the
+/// container runs with the capabilities that do exist. A runtime that still
+/// refuses the config is reported in a note, not as a failure.
 fn process_capabilities_fail(c: &mut Ctx) {
     let mut cfg = c.base_config();
-    cfg["process"]["args"] = args(&["/rtt-checker", "echo", "CONTAINER-RAN"]);
-    cfg["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_TEST"));
-    cfg["process"]["capabilities"]["effective"].as_array_mut().unwrap().push(json!("CAP_TEST"));
-    refused(c, &cfg, "an unknown capability (CAP_TEST) is refused");
+    for set in ["bounding", "effective", "permitted"] {
+        cfg["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_TEST"));
+    }
+    cfg["process"]["args"] = args(&["/rtt-checker", "check", "caps"]);
+    let b = c.bundle(&cfg);
+    let id = c.new_id();
+    if !c.create(&b, &id).ok {
+        c.note("the runtime refused the unknown capability (runtime-spec 1.0 behaviour)");
+        c.check(true, "the unknown capability is refused at create");
+        c.delete_force(&id);
+        return;
+    }
+    c.check(c.start(&id).ok, "start succeeds");
+    c.check(c.wait_status(&id, "stopped", 20), "the container process exits");
+    c.collect_checker(&b);
+    c.delete_force(&id);
 }
 
 fn process_oom_score_adj(c: &mut Ctx) {
@@ -621,7 +643,7 @@ fn process_rlimits(c: &mut Ctx) {
         {"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 2048},
         {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
         {"type": "RLIMIT_NPROC", "hard": 2000, "soft": 1000},
-        {"type": "RLIMIT_MSGQUEUE", "hard": 1048576, "soft": 819200}
+        {"type": "RLIMIT_MSGQUEUE", "hard": 819200, "soft": 409600}
     ]);
     cfg["process"]["args"] = args(&["/rtt-checker", "check", "rlimits"]);
     c.lifecycle(&cfg, None);
@@ -799,10 +821,21 @@ fn userns_config(c: &mut Ctx) -> Value {
     cfg
 }
 
+/// A bundle whose rootfs belongs to the container's root user, as a user
+/// namespace needs (the runtime must be able to create mount points in it).
+fn userns_bundle(c: &mut Ctx, cfg: &Value) -> crate::ctx::Bundle {
+    let b = c.bundle(cfg);
+    let id = |k: &str| cfg.pointer(&format!("/linux/{k}/0/hostID")).and_then(|v| v.as_u64()).unwrap_or(0);
+    let _ = Command::new("chown").arg("-R").arg("-h").arg(format!("{}:{}", id("uidMappings"), id("gidMappings")))
+        .arg(b.rootfs()).status();
+    b
+}
+
 fn linux_uid_mappings(c: &mut Ctx) {
     let mut cfg = userns_config(c);
     cfg["process"]["args"] = args(&["/rtt-checker", "check", "uidmap", "user", "mounts"]);
-    c.lifecycle(&cfg, None);
+    let b = userns_bundle(c, &cfg);
+    c.lifecycle_bundle(&b, None);
 }
 
 /// Idmapped mounts (mounts[].uidMappings/gidMappings): a directory owned by
@@ -821,7 +854,8 @@ fn linux_idmapped_mounts(c: &mut Ctx) {
     }));
     cfg["annotations"] = json!({"rtt.idmap.expect-uid": "0"});
     cfg["process"]["args"] = args(&["/rtt-checker", "check", "idmap"]);
-    c.lifecycle(&cfg, None);
+    let b = userns_bundle(c, &cfg);
+    c.lifecycle_bundle(&b, None);
 }
 
 fn linux_domainname(c: &mut Ctx) {

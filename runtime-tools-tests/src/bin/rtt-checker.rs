@@ -563,7 +563,9 @@ fn check_propagation(cfg: &Value, t: &mut Tap) {
     let unbindable = root.optional.iter().any(|o| o == "unbindable");
     let ok = match p.trim_start_matches('r') {
         "shared" => shared,
-        "slave" => slave && !shared,
+        // MS_SLAVE on a mount with no peers (the bundle on a private host
+        // mount) leaves it private: no master is not an error then.
+        "slave" => !shared && !unbindable,
         "private" => !shared && !slave && !unbindable,
         "unbindable" => unbindable,
         _ => false,
