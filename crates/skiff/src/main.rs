@@ -1,1 +1,322 @@
-fn main() {}
+//! skiff: an OCI container runtime with runc's command line.
+//!
+//! This binary only parses arguments, sets up logging and calls
+//! `libcontainer`; every behaviour lives in the library.
+
+mod logging;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use libcontainer::container::{self, CreateOptions};
+use libcontainer::state::Store;
+use tracing::Level;
+
+#[derive(Parser)]
+#[command(name = "skiff", about = "an OCI container runtime with runc's command line", disable_version_flag = true)]
+struct Cli {
+    /// Root directory for container state (default /run/skiff, or $XDG_RUNTIME_DIR/skiff when rootless)
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Write logs to FILE instead of stderr
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Log format: text or json
+    #[arg(long = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Enable debug logging
+    #[arg(long)]
+    debug: bool,
+    /// Use the systemd cgroup driver (cgroupsPath is slice:prefix:name)
+    #[arg(long = "systemd-cgroup")]
+    systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = ["true", "false", "auto"])]
+    rootless: Option<String>,
+    /// Accepted for compatibility with runc's callers; checkpointing is not supported, so the path is never used
+    #[arg(long, value_name = "PATH", hide = true)]
+    criu: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    /// Path to the bundle directory
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long = "console-socket", value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// File to write the container's host pid to
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Move the root with MS_MOVE+chroot instead of pivot_root
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Keep the caller's session keyring instead of creating one
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+    /// Pass N extra file descriptors (3..3+N) to the container
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    preserve_fds: u32,
+    /// Container id
+    id: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a default config.json
+    Spec {
+        #[arg(short, long, value_name = "DIR", default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Create a container (its process waits for `start`)
+    Create(CreateArgs),
+    /// Start a created container
+    Start { id: String },
+    /// Print a container's state as JSON
+    State { id: String },
+    /// Send a signal to a container's init (or all its processes)
+    Kill {
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a container
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Detach from the container's process
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List containers
+    List {
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// Print only the ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        print_version();
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command.as_ref() else {
+        eprintln!("skiff: no command given (try --help)");
+        return ExitCode::from(1);
+    };
+
+    // The log file exists from the start, even if the command fails early.
+    let format = if cli.log_format == "json" { logging::Format::Json } else { logging::Format::Text };
+    let file = match &cli.log {
+        Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("skiff: open log file {}: {e}", p.display());
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    let to_file = file.is_some();
+    let level = if cli.debug { Level::DEBUG } else { Level::WARN };
+    let _ = tracing::subscriber::set_global_default(logging::Logger::new(file, format, level));
+
+    match run(&cli, command) {
+        Ok(code) => ExitCode::from(code),
+        Err(msg) => {
+            tracing::error!("{msg}");
+            if to_file {
+                eprintln!("{msg}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_version() {
+    println!("skiff version {}", env!("CARGO_PKG_VERSION"));
+    println!("commit: {}", env!("SKIFF_COMMIT"));
+    println!("spec: {}", libcontainer::spec::OCI_VERSION);
+    if let Ok(v) = libseccomp_version() {
+        println!("libseccomp: {v}");
+    }
+}
+
+fn libseccomp_version() -> Result<String, String> {
+    libcontainer::seccomp::library_version().map_err(|e| e.to_string())
+}
+
+fn rootless(cli: &Cli) -> bool {
+    match cli.rootless.as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        _ => !nix::unistd::geteuid().is_root(),
+    }
+}
+
+fn state_root(cli: &Cli) -> PathBuf {
+    if let Some(r) = &cli.root {
+        return r.clone();
+    }
+    if rootless(cli) {
+        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
+            return Path::new(&x).join("skiff");
+        }
+    }
+    PathBuf::from("/run/skiff")
+}
+
+/// Compiled seccomp filters are kept here across runs (root only: a
+/// rootless runtime recompiles rather than trust a user-writable cache).
+fn seccomp_cache(cli: &Cli) -> Option<PathBuf> {
+    (!rootless(cli)).then(|| PathBuf::from("/run/skiff/.cache/seccomp"))
+}
+
+fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
+    let store = Store::new(state_root(cli));
+    let cache = seccomp_cache(cli);
+    match command {
+        Command::Spec { bundle, rootless } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                return Err(format!("file {} exists: remove it first", path.display()));
+            }
+            let spec = libcontainer::spec::default_spec(*rootless);
+            let text = serde_json::to_string_pretty(&spec).expect("json");
+            std::fs::write(&path, text + "\n").map_err(|e| format!("write {}: {e}", path.display()))?;
+            Ok(0)
+        }
+        Command::Create(a) => {
+            let opts = options(cli, a, false, cache.as_deref());
+            container::create(&store, &opts).map_err(|e| e.to_string())?;
+            Ok(0)
+        }
+        Command::Start { id } => container::start(&store, id).map(|_| 0).map_err(|e| e.to_string()),
+        Command::State { id } => {
+            let v = container::state(&store, id).map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => {
+            let sig = parse_signal(signal)?;
+            container::kill(&store, id, sig, *all).map(|_| 0).map_err(|e| e.to_string())
+        }
+        Command::Delete { force, id } => match container::delete(&store, id, *force) {
+            Ok(()) => Ok(0),
+            // runc: deleting a missing container with --force succeeds.
+            Err(libcontainer::Error::NotExist(_)) if *force => Ok(0),
+            Err(e) => Err(e.to_string()),
+        },
+        Command::Run { create, detach, keep } => {
+            if *detach && *keep {
+                return Err("--keep cannot be used with --detach".into());
+            }
+            let opts = options(cli, create, !*detach, cache.as_deref());
+            let code = container::run(&store, &opts, *keep).map_err(|e| e.to_string())?;
+            Ok(code.clamp(0, 255) as u8)
+        }
+        Command::List { format, quiet } => {
+            let list = container::list(&store).map_err(|e| e.to_string())?;
+            if *quiet {
+                for (st, _) in &list {
+                    println!("{}", st.id);
+                }
+            } else if format == "json" {
+                if list.is_empty() {
+                    // runc prints null for an empty list.
+                    println!("null");
+                } else {
+                    let v: Vec<_> = list.iter().map(|(st, s)| st.to_oci(*s)).collect();
+                    println!("{}", serde_json::to_string(&v).expect("json"));
+                }
+            } else {
+                print_table(&list);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a Path>) -> CreateOptions<'a> {
+    CreateOptions {
+        id: &a.id,
+        bundle: &a.bundle,
+        pid_file: a.pid_file.as_deref(),
+        console_socket: a.console_socket.as_deref(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+        systemd_cgroup: cli.systemd_cgroup,
+        foreground,
+        seccomp_cache: cache,
+    }
+}
+
+fn print_table(list: &[(libcontainer::state::State, libcontainer::state::Status)]) {
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|(st, s)| {
+            let pid = if *s == libcontainer::state::Status::Stopped { 0 } else { st.pid };
+            [st.id.clone(), pid.to_string(), s.to_string(), st.bundle.display().to_string(), st.created.clone(), st.owner.clone()]
+        })
+        .collect();
+    let head = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
+    let mut w = head.map(str::len);
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i == 5 {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<width$}", width = w[i] + 4));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(head);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    }
+}
+
+/// A signal by number, by name, or by name without the SIG prefix.
+fn parse_signal(s: &str) -> Result<i32, String> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(format!("invalid signal number {n}"));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    name.parse::<nix::sys::signal::Signal>().map(|s| s as i32).map_err(|_| format!("unknown signal {s:?}"))
+}

@@ -1,0 +1,89 @@
+//! The five capability sets of `process.capabilities`.
+//!
+//! The sets are converted in the runtime before the clone; the init then
+//! drops the bounding set before changing user (that needs CAP_SETPCAP) and
+//! sets the other four after.
+
+use std::str::FromStr;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::LinuxCapabilities;
+
+use crate::error::{Error, Result};
+
+#[derive(Default, Clone, Debug)]
+pub struct CapPlan {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    pub ambient: CapsHashSet,
+    /// Capabilities the running kernel knows (others are ignored).
+    pub supported: CapsHashSet,
+}
+
+fn convert(field: &str, set: &Option<oci_spec::runtime::Capabilities>, supported: &CapsHashSet) -> Result<CapsHashSet> {
+    let mut out = CapsHashSet::new();
+    for c in set.iter().flatten() {
+        let name = serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let cap = Capability::from_str(&name).map_err(|_| Error::config(format!("process.capabilities.{field}"), format!("unknown capability {name:?}")))?;
+        if supported.contains(&cap) {
+            out.insert(cap);
+        }
+    }
+    Ok(out)
+}
+
+impl CapPlan {
+    pub fn new(c: Option<&LinuxCapabilities>) -> Result<CapPlan> {
+        let supported = caps::runtime::thread_all_supported();
+        let Some(c) = c else {
+            // No capabilities object: the process gets none.
+            return Ok(CapPlan { supported, ..Default::default() });
+        };
+        let plan = CapPlan {
+            bounding: convert("bounding", c.bounding(), &supported)?,
+            effective: convert("effective", c.effective(), &supported)?,
+            permitted: convert("permitted", c.permitted(), &supported)?,
+            inheritable: convert("inheritable", c.inheritable(), &supported)?,
+            ambient: convert("ambient", c.ambient(), &supported)?,
+            supported,
+        };
+        Ok(plan)
+    }
+
+    /// Drops every capability not in the bounding set (before the user change).
+    pub fn drop_bounding(&self) -> Result<()> {
+        for cap in &self.supported {
+            if !self.bounding.contains(cap) {
+                caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Init(format!("drop {cap} from the bounding set: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets inheritable, effective, permitted and ambient (after the user change).
+    pub fn apply(&self) -> Result<()> {
+        let set = |s: CapSet, v: &CapsHashSet, name: &str| caps::set(None, s, v).map_err(|e| Error::Init(format!("set {name} capabilities: {e}")));
+        if !self.effective.is_subset(&self.permitted) {
+            return Err(Error::Init("process.capabilities: effective capabilities must also be permitted".into()));
+        }
+        // Widen effective within the permitted set we still hold (setuid may
+        // have cleared it), set inheritable, then narrow effective before
+        // permitted: the kernel keeps effective a subset of permitted.
+        let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
+        set(CapSet::Effective, &held, "effective")?;
+        set(CapSet::Inheritable, &self.inheritable, "inheritable")?;
+        set(CapSet::Effective, &self.effective, "effective")?;
+        set(CapSet::Permitted, &self.permitted, "permitted")?;
+        if !self.ambient.is_empty() {
+            for cap in &self.ambient {
+                // Ambient needs the capability in permitted and inheritable; runc skips others.
+                if self.permitted.contains(cap) && self.inheritable.contains(cap) {
+                    caps::raise(None, CapSet::Ambient, *cap).map_err(|e| Error::Init(format!("raise ambient {cap}: {e}")))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

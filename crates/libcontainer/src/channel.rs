@@ -1,0 +1,178 @@
+//! Typed messages between the runtime (parent) and the container's init
+//! (child), over a `SOCK_SEQPACKET` socket pair so each message arrives whole.
+//!
+//! The conversation during `create`:
+//! ```text
+//! parent                                  child (after clone)
+//!   write uid/gid maps, join cgroup
+//!   ── Go ───────────────────────────────▶  join namespaces, mount the rootfs
+//!   ◀──────────────────────── RunHooks ──   (before pivot_root)
+//!   prestart + createRuntime hooks
+//!   ── HooksDone ────────────────────────▶  createContainer hooks, pivot_root,
+//!                                           console, user, capabilities...
+//!   ◀─────────────── SeccompFd (+fd) ────   only with a seccomp listener
+//!   ◀─────────────────────────── Ready ──   waits on exec.fifo for `start`
+//! ```
+//! Any step may instead end with `Error(message)` from the child, or with
+//! the socket closing because the child died.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::sys::socket::{
+    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
+
+use crate::error::{Error, Result};
+
+/// Messages the parent sends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ToChild {
+    /// Carries the container state (JSON) for the hooks the init runs.
+    Go(Vec<u8>),
+    HooksDone,
+}
+
+/// Messages the child sends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ToParent {
+    RunHooks,
+    Ready,
+    /// A seccomp notify fd follows, attached to this message.
+    SeccompFd,
+    Error(String),
+}
+
+const GO: u8 = 1;
+const HOOKS_DONE: u8 = 2;
+const RUN_HOOKS: u8 = 10;
+const READY: u8 = 11;
+const SECCOMP_FD: u8 = 12;
+const ERROR: u8 = 13;
+
+/// One end of the channel.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Makes the two ends: (parent's, child's).
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| Error::errno("create the init channel", e))?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn send_raw(&self, buf: &[u8]) -> Result<()> {
+        loop {
+            match send(self.fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::errno("send on the init channel", e)),
+            }
+        }
+    }
+
+    /// Receives one message into `buf`; Ok(0) means the peer closed.
+    fn recv_raw(&self, buf: &mut [u8]) -> Result<usize> {
+        loop {
+            match recv(self.fd.as_raw_fd(), buf, MsgFlags::empty()) {
+                Ok(n) => return Ok(n),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::errno("receive on the init channel", e)),
+            }
+        }
+    }
+
+    pub fn send_to_child(&self, m: &ToChild) -> Result<()> {
+        match m {
+            ToChild::Go(state) => {
+                let mut v = Vec::with_capacity(state.len() + 1);
+                v.push(GO);
+                v.extend_from_slice(state);
+                self.send_raw(&v)
+            }
+            ToChild::HooksDone => self.send_raw(&[HOOKS_DONE]),
+        }
+    }
+
+    /// In the child: waits for the next message. A closed channel means the
+    /// parent gave up; the child has nothing left to do but exit.
+    pub fn recv_in_child(&self) -> Result<ToChild> {
+        let mut b = vec![0u8; 65_536];
+        match self.recv_raw(&mut b)? {
+            0 => Err(Error::Init("the runtime went away".into())),
+            n => match b[0] {
+                GO => Ok(ToChild::Go(b[1..n].to_vec())),
+                HOOKS_DONE => Ok(ToChild::HooksDone),
+                t => Err(Error::Init(format!("unexpected message {t} from the runtime"))),
+            },
+        }
+    }
+
+    pub fn send_to_parent(&self, m: &ToParent) -> Result<()> {
+        match m {
+            ToParent::RunHooks => self.send_raw(&[RUN_HOOKS]),
+            ToParent::Ready => self.send_raw(&[READY]),
+            ToParent::SeccompFd => self.send_raw(&[SECCOMP_FD]),
+            ToParent::Error(msg) => {
+                let mut v = Vec::with_capacity(msg.len() + 1);
+                v.push(ERROR);
+                v.extend_from_slice(&msg.as_bytes()[..msg.len().min(60_000)]);
+                self.send_raw(&v)
+            }
+        }
+    }
+
+    /// Sends a file descriptor (the seccomp listener) to the parent,
+    /// attached to a `SeccompFd` message.
+    pub fn send_fd_to_parent(&self, fd: BorrowedFd) -> Result<()> {
+        let fds = [fd.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let iov = [std::io::IoSlice::new(&[SECCOMP_FD])];
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+            .map(drop)
+            .map_err(|e| Error::errno("send the seccomp fd to the runtime", e))
+    }
+
+    /// In the parent: the next message, with the fd attached to it if any;
+    /// None when the child closed its end (it exited or exec'd).
+    pub fn recv_in_parent(&self) -> Result<Option<(ToParent, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; 65_536];
+        let mut cspace = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cspace), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Ok(msg) => {
+                    let mut fd = None;
+                    for c in msg.cmsgs().map_err(|e| Error::errno("receive on the init channel", e))? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for raw in fds {
+                                // SAFETY: the kernel just installed this descriptor for us.
+                                let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+                                fd.get_or_insert(owned);
+                            }
+                        }
+                    }
+                    break (msg.bytes, fd);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::errno("receive on the init channel", e)),
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let m = match buf[0] {
+            RUN_HOOKS => ToParent::RunHooks,
+            READY => ToParent::Ready,
+            SECCOMP_FD => ToParent::SeccompFd,
+            ERROR => ToParent::Error(String::from_utf8_lossy(&buf[1..n]).into_owned()),
+            t => return Err(Error::Init(format!("unexpected message {t} from the container init"))),
+        };
+        Ok(Some((m, fd)))
+    }
+}

@@ -1,0 +1,120 @@
+//! Device nodes in the container's /dev: the defaults every container gets
+//! (null, zero, full, random, urandom, tty), `linux.devices`, and the
+//! standard /dev symlinks. Inside a user namespace mknod is not allowed, so
+//! the host's node is bind-mounted instead, as runc does.
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::{Linux, LinuxDeviceType};
+
+use crate::error::{Context, Error, Result};
+use crate::safe_path::{fd_path, Root};
+
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub path: PathBuf,
+    /// libc::S_IFCHR, S_IFBLK or S_IFIFO.
+    pub kind: u32,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+fn chr(path: &str, major: u64, minor: u64) -> Device {
+    Device { path: path.into(), kind: libc::S_IFCHR, major, minor, mode: 0o666, uid: 0, gid: 0 }
+}
+
+/// The default devices plus `linux.devices` (a config entry for the same
+/// path replaces the default).
+pub fn plan(linux: &Linux) -> Result<Vec<Device>> {
+    let mut out = vec![chr("/dev/null", 1, 3), chr("/dev/zero", 1, 5), chr("/dev/full", 1, 7), chr("/dev/random", 1, 8), chr("/dev/urandom", 1, 9), chr("/dev/tty", 5, 0)];
+    for (i, d) in linux.devices().iter().flatten().enumerate() {
+        let field = format!("linux.devices[{i}]");
+        if !d.path().is_absolute() {
+            return Err(Error::config(format!("{field}.path"), "must be absolute"));
+        }
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::A => return Err(Error::config(format!("{field}.type"), "type \"a\" is only valid in cgroup rules")),
+        };
+        let dev = Device {
+            path: d.path().clone(),
+            kind,
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        };
+        out.retain(|o| o.path != dev.path);
+        out.push(dev);
+    }
+    Ok(out)
+}
+
+pub fn create_all(root: &Root, devices: &[Device], in_userns: bool) -> Result<()> {
+    for d in devices {
+        create(root, d, in_userns).ctx(|| format!("create device {}", d.path.display()))?;
+    }
+    Ok(())
+}
+
+fn create(root: &Root, d: &Device, in_userns: bool) -> std::io::Result<()> {
+    let parent = d.path.parent().unwrap_or(Path::new("/"));
+    let name = CString::new(d.path.file_name().unwrap_or_default().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let dir = root.mkdir_all(parent, false, 0o755)?;
+    if in_userns {
+        // mknod is not permitted: bind the host's node over an empty file.
+        let t = root.mkdir_all(&d.path, true, 0o644)?;
+        let p = fd_path(t.as_raw_fd());
+        return mount(Some(&d.path), p.as_c_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| std::io::Error::from_raw_os_error(e as i32));
+    }
+    // A node (or file) the image already has is replaced.
+    // SAFETY: valid dirfd and C string.
+    unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+    let dev = libc::makedev(d.major as u32, d.minor as u32);
+    // SAFETY: valid dirfd and C string; mknodat never follows a symlink.
+    if unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), d.kind | d.mode, dev) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // The umask applied to mknod: set the exact mode and owner.
+    // SAFETY: valid dirfd and C string.
+    if unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), d.mode, 0) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: valid dirfd and C string; AT_SYMLINK_NOFOLLOW.
+    if unsafe { libc::fchownat(dir.as_raw_fd(), name.as_ptr(), d.uid, d.gid, libc::AT_SYMLINK_NOFOLLOW) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// /dev/fd, /dev/std{in,out,err}, /dev/core and, with a devpts mount,
+/// /dev/ptmx -> pts/ptmx.
+pub fn symlinks(root: &Root, has_devpts: bool) -> Result<()> {
+    let dev = root.mkdir_all(Path::new("/dev"), false, 0o755).ctx(|| "create /dev".into())?;
+    let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "core"));
+    }
+    if has_devpts {
+        // SAFETY: valid dirfd and C string.
+        unsafe { libc::unlinkat(dev.as_raw_fd(), c"ptmx".as_ptr(), 0) };
+        links.push(("pts/ptmx", "ptmx"));
+    }
+    for (target, name) in links {
+        match nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(Error::errno(format!("create /dev/{name}"), e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! The library's error type. Messages are lowercase, specific, and follow
+//! runc's wording wherever callers (containerd, CRI-O, dockerd) match on it.
+
+use std::io;
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bundle's config.json could not be read.
+    #[error("cannot read {path}: {source}")]
+    ConfigRead { path: PathBuf, source: io::Error },
+    /// The config.json is not valid JSON or does not match the spec's schema;
+    /// `field` is the JSON path of the offending value.
+    #[error("invalid config.json: {field}: {reason}")]
+    Config { field: String, reason: String },
+    #[error("invalid container id {0:?}: {1}")]
+    InvalidId(String, &'static str),
+    #[error("container with id exists: {0}")]
+    Exists(String),
+    #[error("container {0:?} does not exist")]
+    NotExist(String),
+    /// An operation that the container's current status does not allow.
+    #[error("{0}")]
+    BadState(String),
+    #[error("container not running")]
+    NotRunning,
+    /// A system call or file operation failed; `what` says which and on what.
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    /// The container's init reported a failure before exec.
+    #[error("{0}")]
+    Init(String),
+    #[error("cgroup: {0}")]
+    Cgroup(String),
+    #[error("{0}")]
+    Hook(String),
+    #[error("seccomp: {0}")]
+    Seccomp(String),
+    #[error("terminal: {0}")]
+    Tty(String),
+}
+
+impl Error {
+    pub fn io(what: impl Into<String>, source: io::Error) -> Self {
+        Error::Io { what: what.into(), source }
+    }
+    pub fn errno(what: impl Into<String>, errno: nix::errno::Errno) -> Self {
+        Error::Io { what: what.into(), source: io::Error::from_raw_os_error(errno as i32) }
+    }
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Config { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// Adds "what was being done" to an `io::Result` or `nix::Result`.
+pub trait Context<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, io::Error> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(what(), e))
+    }
+}
+
+impl<T> Context<T> for nix::Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::errno(what(), e))
+    }
+}

@@ -1,0 +1,77 @@
+//! OCI hooks: run one hook with the container state on its stdin, bounded
+//! by its `timeout`. Where and when each kind runs is decided by the
+//! lifecycle ([`crate::container`], [`crate::init`]); this module only runs them.
+
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use oci_spec::runtime::Hook;
+
+use crate::error::{Error, Result};
+
+/// Runs `hooks` in order, stopping at the first failure.
+pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
+    for (i, h) in hooks.iter().enumerate() {
+        run(h, state_json).map_err(|e| Error::Hook(format!("{kind} hook #{i} ({}): {e}", h.path().display())))?;
+    }
+    Ok(())
+}
+
+/// Runs every hook even when some fail (poststart, poststop); returns the
+/// failures as warnings.
+pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Vec<String> {
+    hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| run(h, state_json).err().map(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display())))
+        .collect()
+}
+
+fn run(h: &Hook, state_json: &[u8]) -> std::result::Result<(), String> {
+    let args = h.args().clone().unwrap_or_default();
+    let mut cmd = Command::new(h.path());
+    if let Some(a0) = args.first() {
+        cmd.arg0(a0);
+    }
+    cmd.args(args.iter().skip(1));
+    cmd.env_clear();
+    for kv in h.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    // Output goes to a memory file: no pipe to drain while we wait, and
+    // it is shown if the hook fails.
+    let out = nix::sys::memfd::memfd_create(c"skiff-hook", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC).map_err(|e| format!("memfd: {e}"))?;
+    let mut out = std::fs::File::from(out);
+    let out2 = out.try_clone().map_err(|e| e.to_string())?;
+    cmd.stdin(Stdio::piped()).stdout(Stdio::from(out2.try_clone().map_err(|e| e.to_string())?)).stderr(Stdio::from(out2));
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin must not fail the hook.
+        let _ = stdin.write_all(state_json);
+    }
+    let timeout_ms = match h.timeout() {
+        Some(t) if t > 0 => (t as i64 * 1000).min(i32::MAX as i64) as i32,
+        Some(_) => return Err("timeout must be greater than zero".into()),
+        None => -1,
+    };
+    let pidfd = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(child.id() as i32)).map_err(|e| e.to_string())?;
+    let exited = crate::sys::pidfd_wait_exit(pidfd.as_fd(), timeout_ms).map_err(|e| e.to_string())?;
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        return Ok(());
+    }
+    let mut text = String::new();
+    let _ = out.rewind();
+    let _ = Read::by_ref(&mut out).take(4096).read_to_string(&mut text);
+    let text = text.trim().replace('\n', " ");
+    Err(if text.is_empty() { status.to_string() } else { format!("{status}: {text}") })
+}

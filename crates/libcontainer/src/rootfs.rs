@@ -1,0 +1,421 @@
+//! The container's root filesystem: the `mounts` of config.json, devices,
+//! pivot_root, masked and read-only paths.
+//!
+//! Runs in the init, inside its new mount namespace. [`prepare`] runs
+//! before pivot_root (host paths are still visible, so bind sources resolve
+//! on the host); [`pivot`] switches root; [`finish`] applies what must be
+//! done from inside (masking, read-only remounts). Every destination is
+//! resolved with [`crate::safe_path::Root`], so nothing outside the rootfs
+//! is ever touched through a symlink in the image.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Mount;
+
+use crate::error::{Context, Error, Result};
+use crate::safe_path::{fd_path, Root};
+
+/// Everything the rootfs set-up needs, computed by the runtime before clone.
+pub struct RootfsPlan {
+    pub rootfs: PathBuf,
+    pub bundle: PathBuf,
+    pub mounts: Vec<Mount>,
+    pub propagation: Option<MsFlags>,
+    pub readonly: bool,
+    pub no_pivot: bool,
+    pub devices: Vec<crate::devices::Device>,
+    pub masked: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    pub in_userns: bool,
+    pub new_cgroupns: bool,
+    /// For `cgroup` mounts: (hierarchy name, container's host dir).
+    pub cgroup_dirs: Vec<(String, PathBuf)>,
+}
+
+/// Parsed mount options.
+#[derive(Debug)]
+pub struct MountOptions {
+    pub flags: MsFlags,
+    pub clear: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    pub rec_set: u64,
+    pub rec_clr: u64,
+    pub data: Vec<String>,
+    pub idmap: bool,
+}
+
+pub fn propagation_flag(s: &str) -> Option<MsFlags> {
+    Some(match s {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
+
+/// Parses one mount's options the way mount(8) and runc read them; anything
+/// unknown is filesystem data (`mode=755`, `size=64m`).
+pub fn parse_options(opts: &[String]) -> MountOptions {
+    let mut o = MountOptions { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: vec![], rec_set: 0, rec_clr: 0, data: vec![], idmap: false };
+    for opt in opts {
+        let (set, clr) = match opt.as_str() {
+            "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
+            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
+            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "nosymfollow" => (MS_NOSYMFOLLOW, MsFlags::empty()),
+            "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            "idmap" | "ridmap" => {
+                o.idmap = true;
+                continue;
+            }
+            "tmpcopyup" => continue,
+            s => {
+                if let Some(p) = propagation_flag(s) {
+                    o.propagation.push(p);
+                } else if let Some((set, clr)) = recursive_attr(s) {
+                    o.rec_set |= set;
+                    o.rec_clr |= clr;
+                } else {
+                    o.data.push(s.to_string());
+                }
+                continue;
+            }
+        };
+        o.flags = (o.flags - clr) | set;
+        o.clear |= clr;
+    }
+    o
+}
+
+/// The `r*` options: mount_setattr(AT_RECURSIVE) attributes (set, clear).
+fn recursive_attr(s: &str) -> Option<(u64, u64)> {
+    const RDONLY: u64 = 0x1;
+    const NOSUID: u64 = 0x2;
+    const NODEV: u64 = 0x4;
+    const NOEXEC: u64 = 0x8;
+    const ATIME: u64 = 0x70;
+    const RELATIME: u64 = 0x0;
+    const NOATIME: u64 = 0x10;
+    const STRICTATIME: u64 = 0x20;
+    const NODIRATIME: u64 = 0x80;
+    const NOSYMFOLLOW: u64 = 0x200000;
+    Some(match s {
+        "rro" => (RDONLY, 0),
+        "rrw" => (0, RDONLY),
+        "rnosuid" => (NOSUID, 0),
+        "rsuid" => (0, NOSUID),
+        "rnodev" => (NODEV, 0),
+        "rdev" => (0, NODEV),
+        "rnoexec" => (NOEXEC, 0),
+        "rexec" => (0, NOEXEC),
+        "rnodiratime" => (NODIRATIME, 0),
+        "rdiratime" => (0, NODIRATIME),
+        "rrelatime" => (RELATIME, ATIME),
+        "rnorelatime" => (0, ATIME),
+        "rnoatime" => (NOATIME, ATIME),
+        "ratime" => (0, NOATIME),
+        "rstrictatime" => (STRICTATIME, ATIME),
+        "rnostrictatime" => (0, STRICTATIME),
+        "rnosymfollow" => (NOSYMFOLLOW, 0),
+        "rsymfollow" => (0, NOSYMFOLLOW),
+        _ => return None,
+    })
+}
+
+fn do_mount(src: Option<&str>, target: &OwnedFd, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> nix::Result<()> {
+    let t = fd_path(target.as_raw_fd());
+    mount(src, t.as_c_str(), fstype, flags, data)
+}
+
+/// Mount flags that must survive a bind remount (the kernel refuses to
+/// clear "locked" flags inside a user namespace).
+fn locked_flags(fd: &OwnedFd) -> MsFlags {
+    let mut f = MsFlags::empty();
+    if let Ok(st) = nix::sys::statvfs::fstatvfs(fd) {
+        use nix::sys::statvfs::FsFlags;
+        let fl = st.flags();
+        if fl.contains(FsFlags::ST_NOSUID) {
+            f |= MsFlags::MS_NOSUID;
+        }
+        if fl.contains(FsFlags::ST_NODEV) {
+            f |= MsFlags::MS_NODEV;
+        }
+        if fl.contains(FsFlags::ST_NOEXEC) {
+            f |= MsFlags::MS_NOEXEC;
+        }
+    }
+    f
+}
+
+/// Before pivot_root: propagation, the rootfs bind mount, every mount in
+/// config.json, devices and /dev symlinks.
+pub fn prepare(plan: &RootfsPlan) -> Result<()> {
+    let root_prop = plan.propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // Keep our mounts from propagating to the host (unless asked to share).
+    mount(None::<&str>, "/", None::<&str>, root_prop | MsFlags::MS_REC, None::<&str>).ctx(|| "set propagation of /".into())?;
+    // pivot_root needs the new root to be a mount point whose parent is not shared.
+    mount(Some(&plan.rootfs), &plan.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .ctx(|| format!("bind mount the rootfs {}", plan.rootfs.display()))?;
+    make_parent_private(&plan.rootfs)?;
+
+    let root = Root::open(&plan.rootfs).ctx(|| format!("open rootfs {}", plan.rootfs.display()))?;
+    let mut dev_ro = false;
+    for (i, m) in plan.mounts.iter().enumerate() {
+        mount_one(&root, plan, m).map_err(|e| match e {
+            Error::Io { what, source } => Error::Io { what: format!("mounts[{i}] ({}): {what}", m.destination().display()), source },
+            e => e,
+        })?;
+        if m.destination() == Path::new("/dev") && parse_options(m.options().as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_RDONLY) {
+            dev_ro = true;
+        }
+    }
+    let has_devpts = plan.mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
+    crate::devices::create_all(&root, &plan.devices, plan.in_userns)?;
+    crate::devices::symlinks(&root, has_devpts)?;
+    if dev_ro {
+        let fd = root.resolve(Path::new("/dev")).ctx(|| "open /dev".into())?;
+        do_mount(None, &fd, None, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&fd), None).ctx(|| "remount /dev read-only".into())?;
+    }
+    Ok(())
+}
+
+/// Makes the mount holding `path`'s parent private, as pivot_root requires.
+fn make_parent_private(rootfs: &Path) -> Result<()> {
+    let parent = rootfs.parent().unwrap_or(Path::new("/"));
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo".into())?;
+    let mut best: Option<&str> = None;
+    for line in info.lines() {
+        let Some(mp) = line.split(' ').nth(4) else { continue };
+        if parent.starts_with(mp) && best.is_none_or(|b| mp.len() > b.len()) {
+            best = Some(mp);
+        }
+    }
+    let target = best.unwrap_or("/");
+    mount(None::<&str>, target, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx(|| format!("make {target} private"))
+}
+
+fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount) -> Result<()> {
+    let dest = m.destination();
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
+    if opts.idmap {
+        return Err(Error::config("mounts.options", "idmapped mounts (idmap, ridmap) are not supported yet"));
+    }
+    let typ = m.typ().as_deref().unwrap_or("");
+    let bind = opts.flags.contains(MsFlags::MS_BIND) || typ == "bind";
+    let data = opts.data.join(",");
+    let data = if data.is_empty() { None } else { Some(data.as_str()) };
+
+    let target = if bind {
+        let src = m.source().as_ref().ok_or_else(|| Error::config("mounts.source", format!("bind mount on {} has no source", dest.display())))?;
+        let src = if src.is_absolute() { src.clone() } else { plan.bundle.join(src) };
+        let meta = std::fs::metadata(&src).ctx(|| format!("bind source {}", src.display()))?;
+        let target = root.mkdir_all(dest, !meta.is_dir(), 0o755).ctx(|| "create mount point".into())?;
+        let rec = opts.flags & MsFlags::MS_REC;
+        do_mount(Some(src.to_str().unwrap_or_default()), &target, None, MsFlags::MS_BIND | rec, None).ctx(|| format!("bind {}", src.display()))?;
+        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let target = root.resolve(dest).ctx(|| "reopen mount point".into())?;
+        if !extra.is_empty() {
+            let fl = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
+            if let Err(e) = do_mount(None, &target, None, fl, data) {
+                // Inside a user namespace the source's locked flags must be kept.
+                do_mount(None, &target, None, fl | locked_flags(&target), data).map_err(|_| Error::errno("remount the bind mount", e))?;
+            }
+        }
+        target
+    } else {
+        let target = root.mkdir_all(dest, false, 0o755).ctx(|| "create mount point".into())?;
+        let flags = opts.flags - MsFlags::MS_REMOUNT;
+        match typ {
+            "cgroup" | "cgroup2" => mount_cgroup(root, plan, dest, &target, flags)?,
+            _ => {
+                let src = m.source().as_ref().and_then(|s| s.to_str()).unwrap_or(typ);
+                if let Err(e) = do_mount(Some(src), &target, Some(typ), flags, data) {
+                    mount_fallback(typ, &target, flags, e)?;
+                }
+            }
+        }
+        root.resolve(dest).ctx(|| "reopen mount point".into())?
+    };
+    for p in &opts.propagation {
+        do_mount(None, &target, None, *p, None).ctx(|| "set mount propagation".into())?;
+    }
+    if opts.rec_set != 0 || opts.rec_clr != 0 {
+        let empty = CString::default();
+        crate::sys::mount_setattr(target.as_raw_fd(), &empty, (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32, opts.rec_set, opts.rec_clr, 0, 0)
+            .ctx(|| "set recursive mount attributes".into())?;
+    }
+    Ok(())
+}
+
+/// sysfs and mqueue cannot be mounted in some user-namespace set-ups;
+/// bind the host's instead, as runc does.
+fn mount_fallback(typ: &str, target: &OwnedFd, flags: MsFlags, e: nix::errno::Errno) -> Result<()> {
+    let host = match (typ, e) {
+        ("sysfs", nix::errno::Errno::EPERM) => "/sys",
+        ("mqueue", nix::errno::Errno::EPERM) => "/dev/mqueue",
+        _ => return Err(Error::errno(format!("mount {typ}"), e)),
+    };
+    do_mount(Some(host), target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None).ctx(|| format!("bind {host}"))?;
+    let extra = flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    if !extra.is_empty() {
+        let _ = do_mount(None, target, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | locked_flags(target), None);
+    }
+    Ok(())
+}
+
+/// A `cgroup` mount: the container's own cgroup directories, read-only if asked.
+fn mount_cgroup(root: &Root, plan: &RootfsPlan, dest: &Path, target: &OwnedFd, flags: MsFlags) -> Result<()> {
+    let base = flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    let ro = flags.contains(MsFlags::MS_RDONLY);
+    if crate::cgroups::is_v2() {
+        if plan.new_cgroupns {
+            do_mount(Some("cgroup2"), target, Some("cgroup2"), flags, None).ctx(|| "mount cgroup2".into())?;
+        } else if let Some((_, dir)) = plan.cgroup_dirs.iter().find(|(n, _)| n.is_empty()) {
+            do_mount(dir.to_str(), target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None).ctx(|| format!("bind {}", dir.display()))?;
+            if ro {
+                do_mount(None, target, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base | locked_flags(target), None).ctx(|| "remount cgroup read-only".into())?;
+            }
+        }
+        return Ok(());
+    }
+    // cgroup v1: a tmpfs holding one bind mount per hierarchy.
+    do_mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755")).ctx(|| "mount tmpfs for cgroups".into())?;
+    for (name, dir) in plan.cgroup_dirs.iter().filter(|(n, _)| !n.is_empty()) {
+        if !dir.exists() {
+            continue;
+        }
+        let sub = dest.join(name);
+        let t = root.mkdir_all(&sub, false, 0o755).ctx(|| format!("create {}", sub.display()))?;
+        do_mount(dir.to_str(), &t, None, MsFlags::MS_BIND | MsFlags::MS_REC, None).ctx(|| format!("bind {}", dir.display()))?;
+        let t = root.resolve(&sub).ctx(|| format!("reopen {}", sub.display()))?;
+        do_mount(None, &t, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | locked_flags(&t) | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }, None)
+            .ctx(|| format!("remount {}", sub.display()))?;
+        // cpu,cpuacct is also reachable as cpu and cpuacct.
+        if name.contains(',') {
+            let dfd = root.resolve(dest).ctx(|| "open cgroup mount".into())?;
+            for part in name.split(',') {
+                let _ = nix::unistd::symlinkat(name.as_str(), Some(dfd.as_raw_fd()), part);
+            }
+        }
+    }
+    if ro {
+        let t = root.resolve(dest).ctx(|| "reopen cgroup mount".into())?;
+        do_mount(None, &t, None, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | base, None).ctx(|| "remount cgroup tmpfs read-only".into())?;
+    }
+    Ok(())
+}
+
+/// Switches the root to the rootfs: pivot_root, or with `--no-pivot` a move
+/// mount and chroot (for ramdisk roots where pivot_root is impossible).
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
+        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).ctx(|| "move the rootfs onto /".into())?;
+        nix::unistd::chroot(".").ctx(|| "chroot".into())?;
+        nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
+        return Ok(());
+    }
+    let old = nix::fcntl::open("/", nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty()).ctx(|| "open /".into())?;
+    nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
+    nix::unistd::pivot_root(".", ".").ctx(|| "pivot_root".into())?;
+    // The old root is now stacked under the new one at "."; detach it.
+    nix::unistd::fchdir(old).ctx(|| "fchdir to the old root".into())?;
+    let _ = nix::unistd::close(old);
+    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).ctx(|| "make the old root a slave".into())?;
+    umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach the old root".into())?;
+    nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
+    Ok(())
+}
+
+/// After pivot_root: masked paths, read-only paths, a read-only root.
+/// The root is the container's now, so plain paths cannot reach the host.
+pub fn finish(plan: &RootfsPlan) -> Result<()> {
+    for p in &plan.masked {
+        let meta = match std::fs::metadata(p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(format!("linux.maskedPaths: {p}"), e)),
+        };
+        let r = if meta.is_dir() {
+            mount(Some("tmpfs"), p.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k"))
+        } else {
+            mount(Some("/dev/null"), p.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        };
+        r.ctx(|| format!("linux.maskedPaths: mask {p}"))?;
+    }
+    for p in &plan.readonly_paths {
+        match std::fs::metadata(p) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(format!("linux.readonlyPaths: {p}"), e)),
+        }
+        mount(Some(p.as_str()), p.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).ctx(|| format!("linux.readonlyPaths: bind {p}"))?;
+        let locked = locked_flags_path(p);
+        mount(None::<&str>, p.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | locked, None::<&str>)
+            .ctx(|| format!("linux.readonlyPaths: remount {p} read-only"))?;
+    }
+    if let Some(p) = plan.propagation {
+        mount(None::<&str>, "/", None::<&str>, p, None::<&str>).ctx(|| "linux.rootfsPropagation".into())?;
+    }
+    if plan.readonly {
+        let locked = locked_flags_path("/");
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked, None::<&str>)
+            .ctx(|| "root.readonly: remount / read-only".into())?;
+    }
+    Ok(())
+}
+
+fn locked_flags_path(p: &str) -> MsFlags {
+    match nix::fcntl::open(p, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty()) {
+        // SAFETY: `open` just returned this descriptor.
+        Ok(fd) => locked_flags(&unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }),
+        Err(_) => MsFlags::empty(),
+    }
+}
+
+/// Bind-mounts the console's pty slave on /dev/console (after pivot_root).
+pub fn mount_console(slave: &Path) -> Result<()> {
+    if std::fs::symlink_metadata("/dev/console").is_err() {
+        std::fs::File::create("/dev/console").ctx(|| "create /dev/console".into())?;
+    }
+    mount(Some(slave), "/dev/console", None::<&str>, MsFlags::MS_BIND, None::<&str>).ctx(|| "bind the console on /dev/console".into())
+}

@@ -1,0 +1,151 @@
+//! Path resolution confined to the container's root filesystem.
+//!
+//! Every path taken from config.json (a mount destination, a device, a
+//! masked path) is resolved with `openat2(RESOLVE_IN_ROOT)` against a file
+//! descriptor of the rootfs, so a symlink in the image — absolute or full of
+//! `..` — is followed as if the rootfs were `/` and can never lead to the
+//! host. Operations then act on the resolved descriptor (`/proc/self/fd/N`
+//! for mount(2), `*at` calls otherwise), never on a path that could be
+//! swapped in between.
+
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{fstatat, Mode, SFlag};
+
+/// An open root filesystem.
+pub struct Root {
+    fd: OwnedFd,
+}
+
+fn io_err(e: nix::errno::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+/// The `/proc/self/fd/N` path that stands for `fd` in mount(2) and friends.
+pub fn fd_path(fd: RawFd) -> CString {
+    CString::new(format!("/proc/self/fd/{fd}")).expect("no nul")
+}
+
+/// The normal components of `p`, dropping `/` and `.` (`..` is clamped at the
+/// root, as the kernel does when resolving inside it).
+fn components(p: &Path) -> Vec<&OsStr> {
+    let mut out: Vec<&OsStr> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Root {
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(io_err)?;
+        // SAFETY: `open` just returned this descriptor.
+        Ok(Root { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
+    /// Opens `p` (a path inside the root) with `flags`, resolving every
+    /// symlink inside the root.
+    pub fn open_at(&self, p: &Path, flags: OFlag) -> io::Result<OwnedFd> {
+        let rel: PathBuf = components(p).iter().collect();
+        let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+        let how = OpenHow::new()
+            .flags(flags | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let fd = openat2(self.fd.as_raw_fd(), rel.as_path(), how).map_err(io_err)?;
+        // SAFETY: `openat2` just returned this descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// An O_PATH descriptor for `p` inside the root.
+    pub fn resolve(&self, p: &Path) -> io::Result<OwnedFd> {
+        self.open_at(p, OFlag::O_PATH)
+    }
+
+    /// Creates `p` inside the root if it does not exist — every missing
+    /// parent as a directory, the last as a directory or an empty file — and
+    /// returns an O_PATH descriptor for it. A symlink on the way is followed
+    /// inside the root, and what it points to is created there.
+    pub fn mkdir_all(&self, p: &Path, last_is_file: bool, mode: u32) -> io::Result<OwnedFd> {
+        let mut want: PathBuf = components(p).iter().collect();
+        'restart: for _ in 0..40 {
+            let comps: Vec<PathBuf> = components(&want).iter().map(PathBuf::from).collect();
+            let mut prefix = PathBuf::new();
+            for (i, c) in comps.iter().enumerate() {
+                let parent = prefix.clone();
+                prefix.push(c);
+                match self.resolve(&prefix) {
+                    Ok(fd) => {
+                        if i + 1 == comps.len() {
+                            return Ok(fd);
+                        }
+                        continue;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) => return Err(e),
+                }
+                let dir = self.open_at(&parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+                // Is the missing component a dangling symlink? Then create its
+                // target instead, resolved inside the root.
+                if let Ok(st) = fstatat(Some(dir.as_raw_fd()), c.as_path(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+                    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+                        let target = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), c.as_path()).map_err(io_err)?;
+                        let target = PathBuf::from(target);
+                        let mut next = if target.is_absolute() { PathBuf::from("/") } else { Path::new("/").join(&parent) };
+                        next.push(target);
+                        for rest in &comps[i + 1..] {
+                            next.push(rest);
+                        }
+                        want = components(&next).iter().collect();
+                        continue 'restart;
+                    }
+                }
+                let last = i + 1 == comps.len();
+                let name = CString::new(c.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+                let r = if last && last_is_file {
+                    // SAFETY: valid dirfd and C string; O_EXCL never follows a symlink.
+                    let f = unsafe {
+                        libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode & 0o666)
+                    };
+                    if f >= 0 {
+                        // SAFETY: `openat` just returned this descriptor.
+                        drop(unsafe { OwnedFd::from_raw_fd(f) });
+                        0
+                    } else {
+                        -1
+                    }
+                } else {
+                    // SAFETY: valid dirfd and C string; mkdirat never follows a symlink.
+                    unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) }
+                };
+                if r < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(e);
+                    }
+                }
+                if last {
+                    return self.resolve(&prefix);
+                }
+            }
+            // Only reached for the root itself.
+            return self.resolve(Path::new("/"));
+        }
+        Err(io::Error::from_raw_os_error(libc::ELOOP))
+    }
+}

@@ -1,0 +1,308 @@
+//! The state store: one directory per container under the runtime root
+//! (`/run/skiff` by default), holding `state.json` and the `exec.fifo` that
+//! holds a created container before `start`.
+//!
+//! - Writes are atomic (temporary file + rename), so a reader never sees a
+//!   torn `state.json` and needs no lock.
+//! - Commands that change a container take an exclusive `flock` on its
+//!   directory for their whole run, so concurrent commands on one id are
+//!   serialised; a command that finds the directory gone after taking the
+//!   lock reports the container as missing.
+//! - The status is never stored: it is derived from the live init process
+//!   (whose start time is recorded to detect pid reuse) and the fifo.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Error, Result};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What is kept on disk for a container. The first fields are the
+/// runtime-spec state; the rest is what later commands need and must not
+/// re-read from the bundle (which may have changed since `create`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// Start time of the init (clock ticks since boot), against pid reuse.
+    pub init_start_time: u64,
+    /// The cgroup path handed to the cgroup manager.
+    pub cgroup_path: PathBuf,
+    pub systemd_cgroup: bool,
+    /// Whether the container has its own pid namespace (then killing the
+    /// init kills everything; otherwise `delete` must sweep the cgroup).
+    pub own_pid_ns: bool,
+    #[serde(default)]
+    pub poststop: Vec<oci_spec::runtime::Hook>,
+    #[serde(default)]
+    pub poststart: Vec<oci_spec::runtime::Hook>,
+}
+
+impl State {
+    /// The status, derived from the live process and the fifo.
+    pub fn status(&self, dir: &Path) -> Status {
+        if self.pid <= 0 {
+            return Status::Stopped;
+        }
+        match crate::sys::proc_start_time(self.pid) {
+            Some((start, st)) if start == self.init_start_time && st != 'Z' && st != 'X' => {}
+            _ => return Status::Stopped,
+        }
+        if crate::cgroups::is_frozen(&self.cgroup_path, self.systemd_cgroup) {
+            return Status::Paused;
+        }
+        if dir.join(EXEC_FIFO).exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+
+    /// The runtime-spec state object (what `skiff state` prints and hooks read).
+    pub fn to_oci(&self, status: Status) -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": if status == Status::Stopped { 0 } else { self.pid },
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+            "annotations": self.annotations,
+        })
+    }
+}
+
+/// Checks a container id the way runc does: letters, digits, `_ + - .`,
+/// and not `.` or `..`.
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::InvalidId(id.into(), "id is empty"));
+    }
+    if id == "." || id == ".." {
+        return Err(Error::InvalidId(id.into(), "id must not be . or .."));
+    }
+    if id.len() > 1024 {
+        return Err(Error::InvalidId(id.into(), "id is longer than 1024 bytes"));
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.')) {
+        return Err(Error::InvalidId(id.into(), "only letters, digits and _ + - . are allowed"));
+    }
+    Ok(())
+}
+
+/// The state root (`--root`).
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn ensure_root(&self) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .ctx(|| format!("create state root {}", self.root.display()))
+    }
+
+    /// Makes the directory for a new container and locks it. Fails if the id
+    /// is taken.
+    pub fn create(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        self.ensure_root()?;
+        let path = self.root.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(id.into())),
+            Err(e) => return Err(Error::io(format!("create state directory {}", path.display()), e)),
+        }
+        let lock = lock_dir(&path)?;
+        Ok(ContainerDir { id: id.into(), path, _lock: Some(lock) })
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        let path = self.root.join(id);
+        let lock = match lock_dir(&path) {
+            Ok(l) => l,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotExist(id.into()))
+            }
+            Err(e) => return Err(e),
+        };
+        // The directory may have been removed while we waited for the lock.
+        if !path.join(STATE_FILE).exists() {
+            return Err(Error::NotExist(id.into()));
+        }
+        Ok(ContainerDir { id: id.into(), path, _lock: Some(lock) })
+    }
+
+    /// Opens a container's directory without locking (for read-only commands).
+    pub fn peek(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        let path = self.root.join(id);
+        if !path.join(STATE_FILE).exists() {
+            return Err(Error::NotExist(id.into()));
+        }
+        Ok(ContainerDir { id: id.into(), path, _lock: None })
+    }
+
+    /// Ids of every container in the store, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let rd = match fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+            Err(e) => return Err(Error::io(format!("read {}", self.root.display()), e)),
+        };
+        for ent in rd.flatten() {
+            if ent.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                if let Some(name) = ent.file_name().to_str() {
+                    if validate_id(name).is_ok() {
+                        ids.push(name.to_string());
+                    }
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn lock_dir(path: &Path) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::errno(format!("open {}", path.display()), e))?;
+    // SAFETY: `open` just returned this descriptor and nothing else owns it.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(fd);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::io(format!("lock {}", path.display()), e));
+        }
+    }
+}
+
+/// A container's state directory, locked for as long as this value lives
+/// (unless opened with [`Store::peek`]).
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+    _lock: Option<OwnedFd>,
+}
+
+impl ContainerDir {
+    pub fn load(&self) -> Result<State> {
+        let p = self.path.join(STATE_FILE);
+        let data = fs::read(&p).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::NotExist(self.id.clone())
+            } else {
+                Error::io(format!("read {}", p.display()), e)
+            }
+        })?;
+        serde_json::from_slice(&data).map_err(|e| Error::Io {
+            what: format!("parse {}", p.display()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    pub fn save(&self, state: &State) -> Result<()> {
+        let data = serde_json::to_vec(state).expect("state serialises");
+        write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Removes the directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("remove {}", self.path.display()), e)),
+        }
+    }
+}
+
+/// Writes `data` to `path` atomically: a temporary file in the same
+/// directory then rename over the target.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let res = (|| -> std::io::Result<()> {
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).custom_flags(libc::O_CLOEXEC).open(&tmp)?;
+        f.write_all(data)?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(format!("write {}", path.display()), e));
+    }
+    Ok(())
+}
+
+/// RFC 3339 time with nanoseconds, UTC, as runc prints it.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}

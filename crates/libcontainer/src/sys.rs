@@ -1,0 +1,177 @@
+//! Raw system calls that `nix` does not wrap (clone3, pidfds, mount_setattr,
+//! close_range, keyctl, ioprio_set, sched_setattr) and small /proc readers.
+//!
+//! Every `unsafe` block here is a single system call whose arguments are
+//! plain integers or pointers to live, correctly laid out values.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// What `clone_process` returns in each process.
+pub enum Forked {
+    /// In the parent: the child's pid and a pidfd for it.
+    Parent { pid: Pid, pidfd: OwnedFd },
+    /// In the child.
+    Child,
+}
+
+/// Creates a new process the way fork does (separate address space, same
+/// stack contents), with `flags` (CLONE_NEW*, CLONE_PARENT...) and a pidfd.
+/// Tries clone3 first and falls back to clone on kernels without it.
+///
+/// The caller must be single-threaded: the child starts with a copy of the
+/// caller's memory, and no lock held by another thread could ever be released.
+pub fn clone_process(flags: u64) -> io::Result<Forked> {
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: clone_args is plain data; zeroed is a valid initial value.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags | libc::CLONE_PIDFD as u64;
+    args.pidfd = &mut pidfd as *mut libc::c_int as u64;
+    // CLONE_PARENT takes the exit signal of the caller; anything else needs SIGCHLD.
+    args.exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 { 0 } else { libc::SIGCHLD as u64 };
+    // SAFETY: clone3 without CLONE_VM behaves like fork: the child gets a copy
+    // of the address space and resumes here with a return value of 0. `args`
+    // and `pidfd` are valid for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, std::mem::size_of::<libc::clone_args>())
+    };
+    let ret = if ret == -1 && matches!(Errno::last(), Errno::ENOSYS) {
+        // clone(2) takes the exit signal in the low byte of flags; CLONE_NEWTIME
+        // shares that byte and so cannot be requested this way.
+        if flags & libc::CLONE_NEWTIME as u64 != 0 {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "time namespaces need clone3"));
+        }
+        let f = (flags | libc::CLONE_PIDFD as u64) as libc::c_ulong | args.exit_signal as libc::c_ulong;
+        // SAFETY: a fork-like clone (no CLONE_VM, no new stack); the kernel
+        // stores the pidfd into `pidfd` (the parent_tid slot on x86_64).
+        unsafe {
+            libc::syscall(libc::SYS_clone, f, 0usize, &mut pidfd as *mut libc::c_int, 0usize, 0usize)
+        }
+    } else {
+        ret
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent {
+            pid: Pid::from_raw(pid as i32),
+            // SAFETY: the kernel just handed us this descriptor.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// A pidfd for `pid` (which need not be our child).
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just handed us this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Sends `sig` to the process behind `pidfd`: no pid-reuse race.
+pub fn pidfd_send_signal(pidfd: BorrowedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments, a null siginfo.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Waits until the process behind `pidfd` has exited (not necessarily been
+/// reaped), or until `timeout_ms` passes (-1: forever). Returns true if it exited.
+pub fn pidfd_wait_exit(pidfd: BorrowedFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    loop {
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(r > 0);
+    }
+}
+
+/// mount_setattr(2) on `dirfd`+`path` with the given attribute changes.
+pub fn mount_setattr(dirfd: RawFd, path: &std::ffi::CStr, flags: u32, set: u64, clr: u64, propagation: u64, userns_fd: u64) -> io::Result<()> {
+    // SAFETY: mount_attr is plain data.
+    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
+    attr.attr_set = set;
+    attr.attr_clr = clr;
+    attr.propagation = propagation;
+    attr.userns_fd = userns_fd;
+    // SAFETY: valid C string and a valid, correctly sized mount_attr.
+    let r = unsafe {
+        libc::syscall(libc::SYS_mount_setattr, dirfd, path.as_ptr(), flags, &mut attr as *mut libc::mount_attr, std::mem::size_of::<libc::mount_attr>())
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Marks every descriptor from `first` up close-on-exec.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Joins a new, named session keyring (what `--no-new-keyring` skips).
+pub fn join_session_keyring(name: &std::ffi::CStr) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    // SAFETY: valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, 0, class<<13 | level).
+pub fn ioprio_set(class: i32, level: i32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: plain integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, (class << 13) | level) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// sched_setattr(0, attr, 0).
+pub fn sched_setattr(attr: &libc::sched_attr) -> io::Result<()> {
+    // SAFETY: a valid sched_attr whose size field the caller filled in.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const libc::sched_attr, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The start time (field 22 of /proc/<pid>/stat, in clock ticks since boot)
+/// and the state letter of `pid`; None if there is no such process.
+pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // `rest` starts at field 3; the start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state))
+}

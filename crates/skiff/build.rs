@@ -1,0 +1,12 @@
+// Records the git commit for `skiff --version`.
+fn main() {
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=SKIFF_COMMIT={commit}");
+    println!("cargo:rerun-if-changed=../../.git/HEAD");
+}
