@@ -40,20 +40,27 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Skip the current test (loudly) when not running as root.
+/// Skip the current test (loudly) when not running as root. The message is
+/// written straight to fd 2 so libtest's output capture does not hide it.
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !$crate::is_root() {
-            eprintln!(
-                "SKIPPED {}:{}: end-to-end runtime tests need root (euid is {}); run them with sudo",
+            $crate::skip_message(&format!(
+                "SKIPPED {}:{}: end-to-end runtime tests need root (euid is {}); run them as root\n",
                 file!(),
                 line!(),
                 unsafe { ::libc::geteuid() }
-            );
+            ));
             return;
         }
     };
+}
+
+/// Print `msg` to the real stderr, bypassing the test harness capture.
+pub fn skip_message(msg: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(msg.as_bytes());
 }
 
 /// The runtime binary under test.
