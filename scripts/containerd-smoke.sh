@@ -108,7 +108,7 @@ cleanup() {
 		fi
 	fi
 	if [ "$fails" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		[ "${SMOKE_TRACE:-0}" = 1 ] || echo "hint: SMOKE_TRACE=1 logs every runtime invocation"
+		[ "${SMOKE_TRACE:-0}" = 1 ] || [ -z "${RUN_FLAGS:-}" ] || echo "hint: SMOKE_TRACE=1 logs every runtime invocation"
 		echo "containerd-smoke: FAILED ($fails failed, $passes passed) runtime=$RUNTIME"
 		[ "$rc" -ne 0 ] && exit "$rc"
 		exit 1
