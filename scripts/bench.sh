@@ -26,6 +26,8 @@
 #              round so background load is shared fairly (default 5)
 #   WARMUP     warm-up iterations per runtime, scenario and round (default 2)
 #   RSS_RUNS   iterations for the RSS measurement (default 20)
+#   CELL_TIMEOUT  seconds one hyperfine call (runtime x scenario x round) may
+#              take before the runtime is considered hung (default 120)
 #   BENCH_MD   if set, the markdown report is also written to this file
 #
 # Needs root, hyperfine, GNU time (/usr/bin/time, apt package `time`),
@@ -86,6 +88,7 @@ RUNS=${RUNS:-100}
 ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-2}
 RSS_RUNS=${RSS_RUNS:-20}
+CELL_TIMEOUT=${CELL_TIMEOUT:-120}
 
 [ "$(id -u)" = 0 ] || die "must run as root (runtimes need it for namespaces/cgroups)"
 command -v hyperfine >/dev/null || die "hyperfine is not installed (apt-get install hyperfine)"
@@ -113,17 +116,36 @@ spec_bin=$(bin_of "$SPEC_FROM")
 
 W=$(mktemp -d /tmp/skiff-bench.XXXXXX)
 CG=skiff-bench-$$
-cleanup() {
-	local rt b id
-	set +e
-	for rt in $RUNTIMES; do
-		b=$(bin_of "$rt")
-		[ -d "$W/root-$rt" ] || continue
-		for id in $("$b" --root "$W/root-$rt" list -q 2>/dev/null); do
-			timeout 10 "$b" --root "$W/root-$rt" delete -f "$id" >/dev/null 2>&1
-		done
+# last resort for a hung runtime: SIGKILL whatever sits in the benchmark's cgroup
+kill_cg() {
+	local f p
+	for f in $(find /sys/fs/cgroup -path "*/$CG*" -name cgroup.procs 2>/dev/null); do
+		while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$f"
 	done
-	find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d -name "$CG" -exec rmdir {} + 2>/dev/null
+	return 0
+}
+# delete -f every container a runtime still lists; kill leftovers if that hangs
+sweep() { # runtime-name
+	local b id left
+	b=$(bin_of "$1")
+	[ -d "$W/root-$1" ] || return 0
+	left=$(timeout 10 "$b" --root "$W/root-$1" list -q 2>/dev/null)
+	[ -n "$left" ] || return 0
+	for id in $left; do
+		timeout 10 "$b" --root "$W/root-$1" delete -f "$id" >/dev/null 2>&1 && continue
+		kill_cg
+		sleep 0.2
+		timeout 10 "$b" --root "$W/root-$1" delete -f "$id" >/dev/null 2>&1
+	done
+	echo "$left"
+}
+cleanup() {
+	local rt
+	set +e
+	for rt in $RUNTIMES; do sweep "$rt" >/dev/null; done
+	kill_cg
+	sleep 0.2
+	find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -depth -type d -path "*/$CG*" -exec rmdir {} + 2>/dev/null
 	grep -q " $W" /proc/self/mountinfo && awk -v t="$W" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo |
 		sort -r | xargs -r -n1 umount -l 2>/dev/null
 	rm -rf "$W"
@@ -191,9 +213,16 @@ hf() { # name json-out hyperfine-args...
 	local name=$1 out=$2
 	shift 2
 	echo "== $name"
-	if ! hyperfine --shell sh --style none --runs "$per_round" --warmup "$WARMUP" --export-json "$out" "$@"; then
+	local rc=0
+	timeout -k 5 "$CELL_TIMEOUT" hyperfine --shell sh --style none --runs "$per_round" --warmup "$WARMUP" \
+		--export-json "$out" "$@" || rc=$?
+	if [ "$rc" != 0 ]; then
 		rm -f "$out"
-		echo "bench.sh: FAILED: $name (hyperfine hides the runtime's output; run the command by hand)" >&2
+		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+			echo "bench.sh: FAILED: $name: no result after ${CELL_TIMEOUT}s (runtime hung?), skipping this scenario for it" >&2
+		else
+			echo "bench.sh: FAILED: $name (hyperfine hides the runtime's output; run the command by hand)" >&2
+		fi
 		bad=1
 		return 1
 	fi
@@ -220,11 +249,10 @@ for round in $(seq "$ROUNDS"); do
 			hf "delete -f of a running container ($tag)" "$W/deletef-$rt-$round.json" \
 				--prepare "echo d\$\$ > $W/delf-id && $R create --bundle $B2 d\$\$ && $R start d\$\$" \
 				"read id < $W/delf-id && $R delete -f \$id" || broken[deletef-$rt]=1
-		left=$($R list -q 2>/dev/null || true)
+		left=$(sweep "$rt")
 		if [ -n "$left" ]; then
-			echo "bench.sh: $rt left containers behind: $left" >&2
+			echo "bench.sh: $rt left containers behind:" $left >&2
 			bad=1
-			for id in $left; do timeout 10 $R delete -f "$id" >/dev/null 2>&1 || true; done
 		fi
 	done
 done
@@ -234,7 +262,7 @@ for rt in $ok_rts; do
 	b=$(bin_of "$rt")
 	: >"$W/rss-$rt"
 	for i in $(seq "$RSS_RUNS"); do
-		/usr/bin/time -o "$W/rss-one" -f %M "$b" --root "$W/root-$rt" run --bundle "$B" "m$i-$$" >/dev/null 2>&1 ||
+		timeout -k 5 60 /usr/bin/time -o "$W/rss-one" -f %M "$b" --root "$W/root-$rt" run --bundle "$B" "m$i-$$" >/dev/null 2>&1 ||
 			{ echo "bench.sh: $rt run failed during the RSS measurement" >&2; bad=1; }
 		tail -n1 "$W/rss-one" >>"$W/rss-$rt"
 	done
