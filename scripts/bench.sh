@@ -16,7 +16,7 @@
 #
 # Environment:
 #   RUNTIMES   space-separated subset of: skiff crun runc (default: all three)
-#   SKIFF      skiff binary   (default /work/main/target/release/skiff)
+#   SKIFF      skiff binary   (default: target/release/skiff of this checkout)
 #   CRUN       crun binary    (default: crun in PATH)
 #   RUNC       runc binary    (default: runc in PATH)
 #   SPEC_FROM  runtime whose `spec` output is the base config (default: runc,
@@ -80,7 +80,7 @@ fi
 
 # ---- configuration and preflight -------------------------------------------
 RUNTIMES=${RUNTIMES:-skiff crun runc}
-SKIFF=${SKIFF:-/work/main/target/release/skiff}
+SKIFF=${SKIFF:-$(cd "$here/.." && pwd)/target/release/skiff}
 CRUN=${CRUN:-$(command -v crun || echo /usr/bin/crun)}
 RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
 SPEC_FROM=${SPEC_FROM:-runc}

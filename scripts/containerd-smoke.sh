@@ -11,7 +11,7 @@
 # script asserts that no shim, container process, mount or cgroup is left.
 #
 # Environment:
-#   RUNTIME        runtime binary (default /work/main/target/debug/skiff)
+#   RUNTIME        runtime binary (default: target/debug/skiff of this checkout)
 #   SMOKE_TTY      1 (default) also run a --tty container through script(1); 0 skips
 #   SMOKE_EXEC     1 (default) also `ctr task exec` into the detached task; 0 skips
 #   SMOKE_TIMEOUT  seconds allowed for each ctr call (default 60)
@@ -22,7 +22,7 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-RUNTIME=${RUNTIME:-/work/main/target/debug/skiff}
+RUNTIME=${RUNTIME:-$(cd "$here/.." && pwd)/target/debug/skiff}
 SMOKE_TTY=${SMOKE_TTY:-1}
 SMOKE_EXEC=${SMOKE_EXEC:-1}
 T_CMD=${SMOKE_TIMEOUT:-60}
