@@ -149,7 +149,7 @@ pub fn parse(data: &[u8]) -> Result<Spec> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." || path.is_empty() { "config.json".to_string() } else { path };
+        let field = if path == "." || path == "?" || path.is_empty() { "config.json".to_string() } else { path };
         Error::config(field, inner.to_string())
     })
 }

@@ -186,6 +186,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let (pid, pidfd) = match forked {
         Forked::Child => {
             drop(parent_chan);
+            if let Some(d) = undo.dir.as_mut() {
+                d.close_lock_in_child();
+            }
             crate::init::run(args, child_chan)
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),

@@ -9,7 +9,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The bundle's config.json could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {}", strerror(source))]
     ConfigRead { path: PathBuf, source: io::Error },
     /// The config.json is not valid JSON or does not match the spec's schema;
     /// `field` is the JSON path of the offending value.
@@ -27,7 +27,7 @@ pub enum Error {
     #[error("container not running")]
     NotRunning,
     /// A system call or file operation failed; `what` says which and on what.
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", strerror(source))]
     Io { what: String, source: io::Error },
     /// The container's init reported a failure before exec.
     #[error("{0}")]
@@ -40,6 +40,22 @@ pub enum Error {
     Seccomp(String),
     #[error("terminal: {0}")]
     Tty(String),
+}
+
+/// An OS error as runc prints it: "no such file or directory", without
+/// Rust's " (os error 2)" suffix or capital letter.
+pub fn strerror(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let s = nix::errno::Errno::from_raw(n).desc();
+            let mut c = s.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => s.to_string(),
+            }
+        }
+        None => e.to_string(),
+    }
 }
 
 impl Error {

@@ -270,6 +270,12 @@ impl ContainerDir {
         write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
     }
 
+    /// In a cloned child: closes the child's copy of the lock descriptor,
+    /// so the lock ends with the command that took it, not with the init.
+    pub fn close_lock_in_child(&mut self) {
+        self._lock = None;
+    }
+
     pub fn fifo_path(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
     }
