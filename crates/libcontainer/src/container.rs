@@ -179,12 +179,13 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     if !opts.foreground {
         flags |= CloneFlags::from_bits_retain(libc::CLONE_PARENT);
     }
-    let forked = {
-        let _guard = args.ns.enter_for_children()?;
-        sys::clone_process(flags.bits() as u32 as u64).ctx(|| "clone the container init".into())?
-    };
+    let ns_guard = args.ns.enter_for_children()?;
+    let forked = sys::clone_process(flags.bits() as u32 as u64).ctx(|| "clone the container init".into())?;
     let (pid, pidfd) = match forked {
         Forked::Child => {
+            // The guard restores the *runtime's* namespaces; in the init,
+            // setns back to the host's time namespace would undo ours.
+            std::mem::forget(ns_guard);
             drop(parent_chan);
             if let Some(d) = undo.dir.as_mut() {
                 d.close_lock_in_child();
@@ -193,6 +194,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
+    drop(ns_guard);
     drop(child_chan);
     drop(args);
     undo.pidfd = Some(pidfd);
@@ -317,8 +319,25 @@ fn start_locked(dir: &ContainerDir, st: &State) -> Result<()> {
     // SAFETY: `open` just returned this descriptor.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     nix::unistd::write(&fd, b"0").ctx(|| "release the container init".into())?;
-    drop(fd);
     let _ = std::fs::remove_file(&fifo);
+    // The init holds the fifo's read end (close-on-exec) until it execs the
+    // container process: when our write end reports POLLERR (no reader
+    // left), the process has started — or the init died, e.g. of a failed
+    // startContainer hook. Only then do poststart hooks run.
+    let pidfd = init_pidfd(st);
+    let mut fds = [libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 }, libc::pollfd { fd: pidfd.as_ref().map_or(-1, |p| p.as_raw_fd()), events: libc::POLLIN, revents: 0 }];
+    loop {
+        // SAFETY: a valid array of two pollfds (a negative fd is ignored).
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    drop(fd);
+    // An init that died before execve still carries its own name.
+    if fds[1].revents != 0 && sys::proc_comm(st.pid).as_deref() == Some(crate::init::INIT_NAME) {
+        return Err(Error::Init("the container process failed before exec (see its stderr)".into()));
+    }
     let json = serde_json::to_vec(&st.to_oci(Status::Running)).expect("json");
     for w in crate::hooks::run_all_warn("poststart", &st.poststart, &json) {
         tracing::warn!("{w}");

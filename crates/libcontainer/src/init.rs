@@ -58,6 +58,10 @@ pub struct InitArgs {
     pub new_cgroupns: bool,
 }
 
+/// The init's process name until it execs (what `ps` shows for a created
+/// container, and how `start` tells a failed init from a started process).
+pub const INIT_NAME: &str = "skiff:init";
+
 /// Runs the init and never returns: either execs the container process or exits.
 pub fn run(args: InitArgs, chan: Channel) -> ! {
     let err = match setup(&args, &chan) {
@@ -76,6 +80,8 @@ pub fn run(args: InitArgs, chan: Channel) -> ! {
 enum Never {}
 
 fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
+    // SAFETY: a valid nul-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"skiff:init".as_ptr(), 0, 0, 0) };
     // The runtime may have blocked or ignored signals (Rust ignores SIGPIPE);
     // the container starts with defaults.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx(|| "reset the signal mask".into())?;

@@ -175,3 +175,11 @@ pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
     let start = fields.nth(18)?.parse().ok()?;
     Some((start, state))
 }
+
+/// The command name of `pid` (kept for a zombie too).
+pub fn proc_comm(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let a = stat.find('(')?;
+    let b = stat.rfind(')')?;
+    Some(stat[a + 1..b].to_string())
+}
