@@ -4,8 +4,11 @@
 //! The conversation during `create`:
 //! ```text
 //! parent                                  child (after clone)
-//!   write uid/gid maps, join cgroup
+//!   write uid/gid maps
 //!   ── Go ───────────────────────────────▶  join namespaces, mount the rootfs
+//!   create the cgroup, move the init        (in parallel)
+//!   ── CgroupReady ──────────────────────▶  (awaited before a cgroup mount
+//!                                            and before any hook)
 //!   ◀──────────────────────── RunHooks ──   (before pivot_root)
 //!   prestart + createRuntime hooks
 //!   ── HooksDone ────────────────────────▶  createContainer hooks, pivot_root,
@@ -30,6 +33,8 @@ pub enum ToChild {
     /// Carries the container state (JSON) for the hooks the init runs.
     Go(Vec<u8>),
     HooksDone,
+    /// The init is in its cgroup (sent while the init already mounts).
+    CgroupReady,
 }
 
 /// Messages the child sends.
@@ -44,6 +49,7 @@ pub enum ToParent {
 
 const GO: u8 = 1;
 const HOOKS_DONE: u8 = 2;
+const CGROUP_READY: u8 = 3;
 const RUN_HOOKS: u8 = 10;
 const READY: u8 = 11;
 const SECCOMP_FD: u8 = 12;
@@ -96,6 +102,7 @@ impl Channel {
                 self.send_raw(&v)
             }
             ToChild::HooksDone => self.send_raw(&[HOOKS_DONE]),
+            ToChild::CgroupReady => self.send_raw(&[CGROUP_READY]),
         }
     }
 
@@ -108,6 +115,7 @@ impl Channel {
             n => match b[0] {
                 GO => Ok(ToChild::Go(b[1..n].to_vec())),
                 HOOKS_DONE => Ok(ToChild::HooksDone),
+                CGROUP_READY => Ok(ToChild::CgroupReady),
                 t => Err(Error::Init(format!("unexpected message {t} from the runtime"))),
             },
         }

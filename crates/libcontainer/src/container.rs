@@ -56,7 +56,7 @@ pub struct Created {
 /// state directory. Disarmed once the container is created.
 struct Undo {
     pidfd: Option<OwnedFd>,
-    cgroup: Option<(PathBuf, bool, String)>,
+    cgroup: Option<(PathBuf, bool, String, Vec<PathBuf>)>,
     dir: Option<ContainerDir>,
 }
 
@@ -66,8 +66,8 @@ impl Drop for Undo {
             let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
             let _ = sys::pidfd_wait_exit(fd.as_fd(), 5000);
         }
-        if let Some((path, systemd, id)) = self.cgroup.take() {
-            if let Err(e) = crate::cgroups::remove(&path, systemd, &id) {
+        if let Some((path, systemd, id, dirs)) = self.cgroup.take() {
+            if let Err(e) = crate::cgroups::remove(&path, systemd, &id, &dirs) {
                 tracing::warn!("cleanup: {e}");
             }
         }
@@ -149,7 +149,6 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         (None, None)
     };
 
-    let cgroup_mgr = crate::cgroups::manager(&cgroup_path, opts.systemd_cgroup, opts.id)?;
     let (parent_chan, child_chan) = channel::pair()?;
     let args = InitArgs {
         id: opts.id.to_string(),
@@ -204,9 +203,6 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     if linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none()) {
         write_id_maps(pid, linux)?;
     }
-    undo.cgroup = Some((cgroup_path.clone(), opts.systemd_cgroup, opts.id.to_string()));
-    let resources = crate::cgroups::with_device_rules(linux.resources().as_ref(), &device_list);
-    crate::cgroups::setup(&cgroup_mgr, pid, Some(&resources), &cgroup_path)?;
 
     let init_start_time = sys::proc_start_time(pid.as_raw()).map(|(t, _)| t).unwrap_or(0);
     let mut st = State {
@@ -219,6 +215,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         owner: String::new(),
         annotations: cfg.spec.annotations().clone().unwrap_or_default(),
         init_start_time,
+        cgroup_dirs: crate::cgroups::host_dirs(&cgroup_path, opts.systemd_cgroup),
         cgroup_path,
         systemd_cgroup: opts.systemd_cgroup,
         own_pid_ns: linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
@@ -227,6 +224,27 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     };
     let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
     parent_chan.send_to_child(&ToChild::Go(creating.clone()))?;
+
+    // The cgroup, while the init mounts its rootfs. On a v1 host the init
+    // is moved in by hand and released at once, and the manager is built
+    // and the resources applied while it goes on (before Ready, so always
+    // before the container's process can run). With createContainer hooks
+    // — user code in the init — the limits are applied first.
+    undo.cgroup = Some((st.cgroup_path.clone(), opts.systemd_cgroup, opts.id.to_string(), st.cgroup_dirs.clone()));
+    let resources = crate::cgroups::with_device_rules(linux.resources().as_ref(), &device_list);
+    let early_release = !opts.systemd_cgroup && !crate::cgroups::is_v2() && hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
+    if early_release {
+        crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid)?;
+        parent_chan.send_to_child(&ToChild::CgroupReady)?;
+    }
+    let cgroup_mgr = crate::cgroups::manager(&st.cgroup_path, opts.systemd_cgroup, opts.id)?;
+    if !early_release {
+        crate::cgroups::join(&cgroup_mgr, pid, &st.cgroup_path)?;
+    }
+    crate::cgroups::apply(&cgroup_mgr, Some(&resources), &st.cgroup_path)?;
+    if !early_release {
+        parent_chan.send_to_child(&ToChild::CgroupReady)?;
+    }
 
     loop {
         match parent_chan.recv_in_parent()? {
@@ -386,7 +404,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         if status == Status::Stopped && !cgroup_has_pids(&st) {
             return Err(Error::NotRunning);
         }
-        for p in crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id)? {
+        for p in crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id, &st.cgroup_dirs)? {
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::try_from(sig).ok());
         }
         return Ok(());
@@ -399,7 +417,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 fn cgroup_has_pids(st: &State) -> bool {
-    crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id).is_ok_and(|p| !p.is_empty())
+    crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id, &st.cgroup_dirs).is_ok_and(|p| !p.is_empty())
 }
 
 /// `delete`: removes a stopped (or created) container; `force` kills a
@@ -433,7 +451,7 @@ fn thaw(st: &State) -> Result<()> {
 /// in the cgroup) and waits on its pidfd until it is gone: no polling loop.
 fn kill_and_wait(st: &State) {
     if !st.own_pid_ns {
-        if let Ok(pids) = crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id) {
+        if let Ok(pids) = crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id, &st.cgroup_dirs) {
             for p in pids {
                 let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
             }
@@ -447,7 +465,7 @@ fn kill_and_wait(st: &State) {
 
 /// Removes what is left of a stopped container and runs poststop hooks.
 fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
-    let r = crate::cgroups::remove(&st.cgroup_path, st.systemd_cgroup, &st.id);
+    let r = crate::cgroups::remove(&st.cgroup_path, st.systemd_cgroup, &st.id, &st.cgroup_dirs);
     let json = serde_json::to_vec(&st.to_oci(Status::Stopped)).expect("json");
     for w in crate::hooks::run_all_warn("poststop", &st.poststop, &json) {
         tracing::warn!("{w}");

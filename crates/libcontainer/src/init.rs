@@ -7,8 +7,9 @@
 //! sets, a compiled seccomp filter), and this code makes system calls. Its
 //! order is the one the runtime-spec and the kernel impose:
 //!
-//! 1. wait for the runtime to write the id maps and join the cgroup;
-//! 2. join namespaces given by path, unshare the cgroup namespace;
+//! 1. wait for the runtime to write the id maps;
+//! 2. join namespaces given by path; the cgroup namespace once the runtime
+//!    reports the init is in its cgroup (it sets that up in parallel);
 //! 3. hostname, keyring, process attributes (still privileged);
 //! 4. mounts, devices (before pivot_root, host paths visible);
 //! 5. prestart/createRuntime hooks (run by the runtime), createContainer hooks;
@@ -106,9 +107,23 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     // 2. Namespaces given by path; the cgroup namespace now that we are in
     //    the container's cgroup.
     a.ns.join_in_child()?;
-    if a.new_cgroupns {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx(|| "create the cgroup namespace".into())?;
-    }
+    // The runtime sets up the cgroup while we mount; we wait for it only
+    // when a cgroup mount or a hook needs it. The cgroup namespace is made
+    // once we are in our cgroup, so that it is the namespace's root.
+    let mut in_cgroup = false;
+    let mut cgroup_ready = || -> Result<()> {
+        if !in_cgroup {
+            match chan.recv_in_child()? {
+                ToChild::CgroupReady => {}
+                m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
+            }
+            if a.new_cgroupns {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx(|| "create the cgroup namespace".into())?;
+            }
+            in_cgroup = true;
+        }
+        Ok(())
+    };
 
     // 3. Privileged process attributes.
     if let Some(h) = &a.hostname {
@@ -132,7 +147,8 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     a.exec.set_attributes()?;
 
     // 4. The root filesystem, with the working directory created in it.
-    crate::rootfs::prepare(&a.rootfs)?;
+    crate::rootfs::prepare(&a.rootfs, &mut cgroup_ready)?;
+    cgroup_ready()?;
     crate::safe_path::Root::open(&a.rootfs.rootfs)
         .and_then(|r| r.mkdir_all(&a.exec.cwd, false, 0o755))
         .ctx(|| format!("create process.cwd {}", a.exec.cwd.display()))?;

@@ -188,7 +188,9 @@ fn locked_flags(fd: &OwnedFd) -> MsFlags {
 
 /// Before pivot_root: propagation, the rootfs bind mount, every mount in
 /// config.json, devices and /dev symlinks.
-pub fn prepare(plan: &RootfsPlan) -> Result<()> {
+/// `cgroup_ready` is called before a cgroup mount: it returns once the init
+/// is in its cgroup (the runtime sets that up meanwhile).
+pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     let root_prop = plan.propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     // Keep our mounts from propagating to the host (unless asked to share).
     mount(None::<&str>, "/", None::<&str>, root_prop | MsFlags::MS_REC, None::<&str>).ctx(|| "set propagation of /".into())?;
@@ -200,6 +202,9 @@ pub fn prepare(plan: &RootfsPlan) -> Result<()> {
     let root = Root::open(&plan.rootfs).ctx(|| format!("open rootfs {}", plan.rootfs.display()))?;
     let mut dev_ro = false;
     for (i, m) in plan.mounts.iter().enumerate() {
+        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            cgroup_ready()?;
+        }
         mount_one(&root, plan, m).map_err(|e| match e {
             Error::Io { what, source } => Error::Io { what: format!("mounts[{i}] ({}): {what}", m.destination().display()), source },
             e => e,

@@ -74,6 +74,9 @@ pub struct State {
     /// The cgroup path handed to the cgroup manager.
     pub cgroup_path: PathBuf,
     pub systemd_cgroup: bool,
+    /// The container's directory in each cgroup hierarchy.
+    #[serde(default)]
+    pub cgroup_dirs: Vec<PathBuf>,
     /// Whether the container has its own pid namespace (then killing the
     /// init kills everything; otherwise `delete` must sweep the cgroup).
     pub own_pid_ns: bool,

@@ -1,0 +1,21 @@
+#!/bin/sh
+# bootstrap.sh — install what building and testing skiff needs (as root):
+# Debian packages and `just` (not in Debian's archive: built with cargo).
+set -eu
+pkgs="busybox-static libseccomp-dev pkg-config containerd runc crun hyperfine time iproute2 python3 util-linux"
+missing=""
+for p in $pkgs; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "bootstrap: apt-get install$missing"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >/dev/null
+fi
+if ! command -v just >/dev/null 2>&1; then
+  echo "bootstrap: cargo install just"
+  cargo install --quiet --locked just
+fi
+# crun refuses hybrid cgroup v1 hosts without a hugetlb hierarchy.
+if [ -d /sys/fs/cgroup/unified ] && ! [ -d /sys/fs/cgroup/hugetlb ]; then
+  mkdir -p /sys/fs/cgroup/hugetlb 2>/dev/null && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null || true
+fi
