@@ -187,7 +187,18 @@ fn read_expected(p: &Path) -> BTreeMap<String, String> {
     m
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 fn run_all(o: &Opts, selected: &[&cases::Case]) -> i32 {
+    // SIGINT/SIGTERM: stop the running case, clean it up, then exit
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
     let runtime = find_runtime();
     let checker = match find_checker() {
         Ok(c) => c,
@@ -248,8 +259,9 @@ fn run_all(o: &Opts, selected: &[&cases::Case]) -> i32 {
                 if let Ok(Some(_)) = ch.try_wait() {
                     break;
                 }
-                if started.elapsed() > Duration::from_secs(o.timeout) {
-                    timed_out = true;
+                let stop = INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
+                if stop || started.elapsed() > Duration::from_secs(o.timeout) {
+                    timed_out = !stop;
                     unsafe { libc::kill(-(ch.id() as i32), libc::SIGKILL) };
                     let _ = ch.wait();
                     break;
@@ -301,6 +313,12 @@ fn run_all(o: &Opts, selected: &[&cases::Case]) -> i32 {
             }
         }
         recorded.push(format!("{} {}", c.name, res.word()));
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            println!("# interrupted");
+            let _ = fs::remove_dir_all(&template);
+            let _ = fs::remove_dir(&top);
+            return 130;
+        }
         if let Some(exp) = &expected {
             if exp.get(c.name).map(|s| s.as_str()) == Some("pass") && res != Res::Pass {
                 regressions.push(c.name);
