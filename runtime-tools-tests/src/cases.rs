@@ -50,10 +50,22 @@ fn sh() -> &'static str {
     if Path::new("/bin/sh").exists() { "/bin/sh" } else { "/usr/bin/sh" }
 }
 
-/// A hook running `script` with the host's shell.
+/// A hook running `script` with the host's shell. The state on stdin is
+/// always consumed (see FAILING_HOOK for why).
 fn hook(script: &str) -> Value {
+    let script = if script.starts_with("cat") || script.starts_with("read") {
+        script.to_string()
+    } else {
+        format!("cat > /dev/null; {script}")
+    };
     json!({"path": sh(), "args": ["sh", "-c", script]})
 }
+
+/// A hook that fails. It reads the state first: a hook that exits before the
+/// runtime has written the state to its stdin makes that write hit EPIPE,
+/// and some runtimes then die of SIGPIPE — a different bug from the one the
+/// *_fail cases look for.
+const FAILING_HOOK: &str = "cat > /dev/null; exit 1";
 
 fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -396,7 +408,7 @@ fn prestart(c: &mut Ctx) {
 fn prestart_fail(c: &mut Ctx) {
     let mut cfg = c.base_config();
     cfg["process"]["args"] = args(&["/rtt-checker", "echo", "CONTAINER-RAN"]);
-    cfg["hooks"] = json!({"prestart": [hook("exit 1")]});
+    cfg["hooks"] = json!({"prestart": [hook(FAILING_HOOK)]});
     let b = c.bundle(&cfg);
     let id = c.new_id();
     let created = c.create(&b, &id).ok;
@@ -434,7 +446,7 @@ fn poststart_fail(c: &mut Ctx) {
     let l = log.display().to_string();
     let mut cfg = c.base_config();
     cfg["process"]["args"] = args(&["/rtt-checker", "echo", "CONTAINER-RAN"]);
-    cfg["hooks"] = json!({"poststart": [hook("exit 1"), hook(&format!("echo second >> {l}"))]});
+    cfg["hooks"] = json!({"poststart": [hook(FAILING_HOOK), hook(&format!("echo second >> {l}"))]});
     let b = c.bundle(&cfg);
     let id = c.new_id();
     if c.check(c.create(&b, &id).ok, "create succeeds") {
@@ -472,11 +484,11 @@ fn poststop_fail(c: &mut Ctx) {
     let l = log.display().to_string();
     let mut cfg = c.base_config();
     cfg["process"]["args"] = args(&["true"]);
-    cfg["hooks"] = json!({"poststop": [hook("exit 1"), hook(&format!("echo second >> {l}"))]});
+    cfg["hooks"] = json!({"poststop": [hook(FAILING_HOOK), hook(&format!("echo second >> {l}"))]});
     let b = c.bundle(&cfg);
     let id = c.new_id();
     if c.check(c.create(&b, &id).ok, "create succeeds") && c.check(c.start(&id).ok, "start succeeds") {
-        c.wait_status(&id, "stopped", 10);
+        c.check(c.wait_status(&id, "stopped", 10), "the container stops");
         let r = c.delete(&id);
         c.check(r.ok, "delete succeeds (the failure is only a warning)");
         c.check(fs::read_to_string(&log).unwrap_or_default().contains("second"), "the poststop hook after the failing one ran");
