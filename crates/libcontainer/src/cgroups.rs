@@ -67,8 +67,17 @@ pub fn join(mgr: &AnyCgroupManager, pid: Pid, path: &Path) -> Result<()> {
 /// while the manager is built and the resources applied. The cpuset
 /// hierarchy needs cpus and mems before a task can join: they are copied
 /// from the parent, as the kernel's clone_children would.
+///
+/// The devices hierarchy is only created here: the init still makes its
+/// /dev nodes while the rules are written (deny-all first, then the
+/// allow-list), so it joins that cgroup with [`join_v1_devices`] after the
+/// rules are complete.
 pub fn join_v1_dirs(dirs: &[PathBuf], pid: Pid) -> Result<()> {
     for d in dirs {
+        if is_devices(d) {
+            std::fs::create_dir_all(d).map_err(|e| Error::Cgroup(format!("create {}: {}", d.display(), crate::error::strerror(&e))))?;
+            continue;
+        }
         let err = |e: std::io::Error| Error::Cgroup(format!("join {}: {}", d.display(), crate::error::strerror(&e)));
         std::fs::create_dir_all(d).map_err(err)?;
         for f in ["cpuset.cpus", "cpuset.mems"] {
@@ -78,6 +87,18 @@ pub fn join_v1_dirs(dirs: &[PathBuf], pid: Pid) -> Result<()> {
             }
         }
         std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn is_devices(d: &Path) -> bool {
+    d.strip_prefix(ROOT).ok().and_then(|r| r.components().next()).is_some_and(|c| c.as_os_str() == "devices")
+}
+
+/// Second half of [`join_v1_dirs`]: moves `pid` into the devices cgroup.
+pub fn join_v1_devices(dirs: &[PathBuf], pid: Pid) -> Result<()> {
+    for d in dirs.iter().filter(|d| is_devices(d)) {
+        std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| Error::Cgroup(format!("join {}: {}", d.display(), crate::error::strerror(&e))))?;
     }
     Ok(())
 }

@@ -33,8 +33,10 @@ pub enum ToChild {
     /// Carries the container state (JSON) for the hooks the init runs.
     Go(Vec<u8>),
     HooksDone,
-    /// The init is in its cgroup (sent while the init already mounts).
-    CgroupReady,
+    /// The init is in its cgroup (sent while the init already mounts);
+    /// `false` when it is not yet in every hierarchy: `CgroupDone` follows.
+    CgroupReady(bool),
+    CgroupDone,
 }
 
 /// Messages the child sends.
@@ -50,6 +52,8 @@ pub enum ToParent {
 const GO: u8 = 1;
 const HOOKS_DONE: u8 = 2;
 const CGROUP_READY: u8 = 3;
+const CGROUP_PARTLY_READY: u8 = 4;
+const CGROUP_DONE: u8 = 5;
 const RUN_HOOKS: u8 = 10;
 const READY: u8 = 11;
 const SECCOMP_FD: u8 = 12;
@@ -102,7 +106,9 @@ impl Channel {
                 self.send_raw(&v)
             }
             ToChild::HooksDone => self.send_raw(&[HOOKS_DONE]),
-            ToChild::CgroupReady => self.send_raw(&[CGROUP_READY]),
+            ToChild::CgroupReady(true) => self.send_raw(&[CGROUP_READY]),
+            ToChild::CgroupReady(false) => self.send_raw(&[CGROUP_PARTLY_READY]),
+            ToChild::CgroupDone => self.send_raw(&[CGROUP_DONE]),
         }
     }
 
@@ -115,7 +121,9 @@ impl Channel {
             n => match b[0] {
                 GO => Ok(ToChild::Go(b[1..n].to_vec())),
                 HOOKS_DONE => Ok(ToChild::HooksDone),
-                CGROUP_READY => Ok(ToChild::CgroupReady),
+                CGROUP_READY => Ok(ToChild::CgroupReady(true)),
+                CGROUP_PARTLY_READY => Ok(ToChild::CgroupReady(false)),
+                CGROUP_DONE => Ok(ToChild::CgroupDone),
                 t => Err(Error::Init(format!("unexpected message {t} from the runtime"))),
             },
         }
@@ -144,6 +152,15 @@ impl Channel {
         sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
             .map(drop)
             .map_err(|e| Error::errno("send the seccomp fd to the runtime", e))
+    }
+
+    /// In the parent, without blocking: an error the child already sent.
+    pub fn pending_error(&self) -> Option<String> {
+        let mut buf = vec![0u8; 65_536];
+        match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(n) if n > 0 && buf[0] == ERROR => Some(String::from_utf8_lossy(&buf[1..n]).into_owned()),
+            _ => None,
+        }
     }
 
     /// In the parent: the next message, with the fd attached to it if any;

@@ -223,7 +223,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         poststart: hooks.poststart().clone().unwrap_or_default(),
     };
     let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
-    parent_chan.send_to_child(&ToChild::Go(creating.clone()))?;
+    send(&parent_chan, &ToChild::Go(creating.clone()))?;
 
     // The cgroup, while the init mounts its rootfs. On a v1 host the init
     // is moved in by hand and released at once, and the manager is built
@@ -231,19 +231,24 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     // before the container's process can run). With createContainer hooks
     // — user code in the init — the limits are applied first.
     undo.cgroup = Some((st.cgroup_path.clone(), opts.systemd_cgroup, opts.id.to_string(), st.cgroup_dirs.clone()));
+    // A failure here may stem from the init having died: prefer its error.
+    let or_child = |e: Error| parent_chan.pending_error().map(Error::Init).unwrap_or(e);
     let resources = crate::cgroups::with_device_rules(linux.resources().as_ref(), &device_list);
     let early_release = !opts.systemd_cgroup && !crate::cgroups::is_v2() && hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
     if early_release {
-        crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid)?;
-        parent_chan.send_to_child(&ToChild::CgroupReady)?;
+        crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid).map_err(or_child)?;
+        send(&parent_chan, &ToChild::CgroupReady(false))?;
     }
     let cgroup_mgr = crate::cgroups::manager(&st.cgroup_path, opts.systemd_cgroup, opts.id)?;
     if !early_release {
-        crate::cgroups::join(&cgroup_mgr, pid, &st.cgroup_path)?;
+        crate::cgroups::join(&cgroup_mgr, pid, &st.cgroup_path).map_err(or_child)?;
     }
-    crate::cgroups::apply(&cgroup_mgr, Some(&resources), &st.cgroup_path)?;
-    if !early_release {
-        parent_chan.send_to_child(&ToChild::CgroupReady)?;
+    crate::cgroups::apply(&cgroup_mgr, Some(&resources), &st.cgroup_path).map_err(or_child)?;
+    if early_release {
+        crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid).map_err(or_child)?;
+        send(&parent_chan, &ToChild::CgroupDone)?;
+    } else {
+        send(&parent_chan, &ToChild::CgroupReady(true))?;
     }
 
     loop {
@@ -251,7 +256,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
             Some((ToParent::RunHooks, _)) => {
                 crate::hooks::run_all("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &creating)?;
                 crate::hooks::run_all("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), &creating)?;
-                parent_chan.send_to_child(&ToChild::HooksDone)?;
+                send(&parent_chan, &ToChild::HooksDone)?;
             }
             Some((ToParent::SeccompFd, Some(fd))) => {
                 let path = listener.as_ref().expect("checked above");
@@ -281,6 +286,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let pidfd = undo.pidfd.take().expect("set above");
     undo.cgroup = None;
     Ok(Created { pid, pidfd, dir, state: st, console })
+}
+
+/// Sends to the init; if the init has gone, its own error (queued on the
+/// channel) is the one worth reporting.
+fn send(chan: &channel::Channel, m: &ToChild) -> Result<()> {
+    chan.send_to_child(m).map_err(|e| chan.pending_error().map(Error::Init).unwrap_or(e))
 }
 
 fn open_fd(p: &Path, flags: OFlag) -> Result<OwnedFd> {

@@ -110,17 +110,33 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     // The runtime sets up the cgroup while we mount; we wait for it only
     // when a cgroup mount or a hook needs it. The cgroup namespace is made
     // once we are in our cgroup, so that it is the namespace's root.
-    let mut in_cgroup = false;
-    let mut cgroup_ready = || -> Result<()> {
-        if !in_cgroup {
+    // `CgroupReady(false)` (v1 fast path) means the devices hierarchy is
+    // joined later, so the namespace waits for `CgroupDone`.
+    let mut cgroup_state = 0; // 0: waiting, 1: partly joined, 2: joined
+    let unshare_cgroupns = || -> Result<()> {
+        if a.new_cgroupns {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx(|| "create the cgroup namespace".into())?;
+        }
+        Ok(())
+    };
+    let mut cgroup_ready = |complete_needed: bool| -> Result<()> {
+        if cgroup_state == 0 {
+            cgroup_state = match chan.recv_in_child()? {
+                ToChild::CgroupReady(true) => 2,
+                ToChild::CgroupReady(false) => 1,
+                m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
+            };
+            if cgroup_state == 2 {
+                unshare_cgroupns()?;
+            }
+        }
+        if cgroup_state == 1 && complete_needed {
             match chan.recv_in_child()? {
-                ToChild::CgroupReady => {}
+                ToChild::CgroupDone => {}
                 m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
             }
-            if a.new_cgroupns {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx(|| "create the cgroup namespace".into())?;
-            }
-            in_cgroup = true;
+            unshare_cgroupns()?;
+            cgroup_state = 2;
         }
         Ok(())
     };
@@ -147,8 +163,8 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     a.exec.set_attributes()?;
 
     // 4. The root filesystem, with the working directory created in it.
-    crate::rootfs::prepare(&a.rootfs, &mut cgroup_ready)?;
-    cgroup_ready()?;
+    crate::rootfs::prepare(&a.rootfs, &mut || cgroup_ready(false))?;
+    cgroup_ready(true)?;
     crate::safe_path::Root::open(&a.rootfs.rootfs)
         .and_then(|r| r.mkdir_all(&a.exec.cwd, false, 0o755))
         .ctx(|| format!("create process.cwd {}", a.exec.cwd.display()))?;
