@@ -1396,8 +1396,7 @@ fn cgroup_case(c: &mut Ctx, kind: &str, relative: bool) {
             c.check(ok, &format!("{ctrl} cgroup path is {} cgroupsPath {expect_path} (got {got})", if relative { "relative" } else { "the absolute" }));
         }
         for w in &wants {
-            let ctrl = if v2 { w.ctrl } else { w.ctrl };
-            let f = host_cg_dir(pid, ctrl).map(|d| d.join(&w.file));
+            let f = host_cg_dir(pid, w.ctrl).map(|d| d.join(&w.file));
             let got = f.as_ref().and_then(|f| fs::read_to_string(f).ok()).unwrap_or_default();
             let ok = if w.line { got.lines().any(|l| l.trim() == w.value) } else { got.trim() == w.value };
             c.check(ok, &format!("{} is {:?} (got {:?})", w.file, w.value, got.trim()));

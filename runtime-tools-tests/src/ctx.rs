@@ -17,6 +17,9 @@ pub struct Out {
     pub stderr: String,
 }
 
+/// A host-side check run while the container is `created` (gets its pid).
+pub type Inspect<'a> = Option<&'a mut dyn FnMut(&mut Ctx, i32)>;
+
 pub struct Bundle {
     pub dir: PathBuf,
 }
@@ -364,12 +367,12 @@ impl Ctx {
     /// create → (inspect from the host while `created`) → start → wait for
     /// `stopped` → collect the checker's verdicts → delete.
     /// Returns false when the container could not be created.
-    pub fn lifecycle(&mut self, cfg: &Value, inspect: Option<&mut dyn FnMut(&mut Ctx, i32)>) -> bool {
+    pub fn lifecycle(&mut self, cfg: &Value, inspect: Inspect) -> bool {
         let b = self.bundle(cfg);
         self.lifecycle_bundle(&b, inspect)
     }
 
-    pub fn lifecycle_bundle(&mut self, b: &Bundle, inspect: Option<&mut dyn FnMut(&mut Ctx, i32)>) -> bool {
+    pub fn lifecycle_bundle(&mut self, b: &Bundle, inspect: Inspect) -> bool {
         let id = self.new_id();
         if !self.check(self.create(b, &id).ok, "create succeeds") {
             self.delete_force(&id);
