@@ -90,9 +90,20 @@ cleanup() {
 	stop_containerd
 	if [ -n "$TMP" ] && [ -n "${SOCK:-}" ]; then
 		# forced cleanup: only reached with leftovers when something failed
-		for p in $(our_shims); do kill -KILL "$p" 2>/dev/null; done
+		local shims socks= a
+		shims=$(our_shims)
+		if [ -n "$shims" ]; then
+			# a SIGKILLed shim leaves its socket in /run/containerd/s
+			for a in "$TMP"/state/io.containerd.runtime.v2.task/"$NS"/*/address; do
+				[ -f "$a" ] && socks+=" $(sed 's|^unix://||' "$a")"
+			done
+		fi
+		for p in $shims; do kill -KILL "$p" 2>/dev/null; done
 		for p in $(our_container_procs); do kill -KILL "$p" 2>/dev/null; done
 		sleep 0.2
+		for a in $socks; do
+			case $a in /run/containerd/s/*) [ -S "$a" ] && rm -f "$a" ;; esac
+		done
 		for m in $(our_mounts | sort -r); do umount -l "$m" 2>/dev/null; done
 		for c in $(our_cgroups | sort -r); do rmdir "$c" 2>/dev/null; done
 		find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -name "$NS" -exec rmdir {} + 2>/dev/null
