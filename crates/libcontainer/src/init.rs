@@ -83,6 +83,11 @@ enum Never {}
 fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     // SAFETY: a valid nul-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"skiff:init".as_ptr(), 0, 0, 0) };
+    // Until execve this process is the skiff binary: not dumpable, so no
+    // process of the container can open /proc/<pid>/exe (CVE-2019-5736).
+    // execve makes the container's process dumpable again.
+    // SAFETY: plain integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // The runtime may have blocked or ignored signals (Rust ignores SIGPIPE);
     // the container starts with defaults.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx(|| "reset the signal mask".into())?;
