@@ -15,6 +15,7 @@ set -euo pipefail
 ws=$(cd "$(dirname "$0")/.." && pwd)
 target=${RTT_TARGET_DIR:-/tmp/target-rtt}
 runtime=${RUNTIME:-$ws/target/debug/skiff}
+case $runtime in */*) runtime=$(readlink -f "$runtime") ;; esac
 host=$(rustc -vV | sed -n 's/^host: //p')
 
 cd "$ws"

@@ -122,6 +122,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         in_userns: ns.new_user || ns.unshare_after_join(),
         new_cgroupns: new_ns(LinuxNamespaceType::Cgroup),
         cgroup_dirs: crate::cgroups::container_dirs(&cgroup_path),
+        idmap_trees: crate::rootfs::idmapped_trees(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?,
     };
     let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
     sysctl.sort();

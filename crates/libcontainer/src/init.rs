@@ -195,11 +195,12 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     } else {
         None
     };
-    crate::rootfs::finish(&a.rootfs)?;
+    // Sysctls before /proc/sys becomes read-only (readonlyPaths).
     for (k, v) in &a.sysctl {
         let p = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&p, v).ctx(|| format!("linux.sysctl: write {p}"))?;
     }
+    crate::rootfs::finish(&a.rootfs)?;
 
     // 7. Limits, privileges, seccomp.
     a.exec.set_rlimits()?;

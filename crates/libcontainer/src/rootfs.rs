@@ -34,6 +34,42 @@ pub struct RootfsPlan {
     pub new_cgroupns: bool,
     /// For `cgroup` mounts: (hierarchy name, container's host dir).
     pub cgroup_dirs: Vec<(String, PathBuf)>,
+    /// For idmapped mounts, by index in `mounts`: the detached, id-mapped
+    /// copy of the source, made by the runtime before the clone (in the
+    /// host's user namespace, which owns the mapping namespace); the init
+    /// only attaches it.
+    pub idmap_trees: Vec<Option<OwnedFd>>,
+}
+
+/// Detached id-mapped copies of the sources of `idmap`/`ridmap` mounts.
+pub fn idmapped_trees(mounts: &[Mount], bundle: &Path) -> Result<Vec<Option<OwnedFd>>> {
+    let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
+    };
+    let mut out = Vec::with_capacity(mounts.len());
+    for (i, m) in mounts.iter().enumerate() {
+        if !parse_options(m.options().as_deref().unwrap_or(&[])).idmap {
+            out.push(None);
+            continue;
+        }
+        let (u, g) = (fmt(m.uid_mappings()), fmt(m.gid_mappings()));
+        if u.is_empty() || g.is_empty() {
+            return Err(Error::config(format!("mounts[{i}]"), "an idmapped mount needs uidMappings and gidMappings"));
+        }
+        let userns = crate::sys::userns_with_maps(&u, &g).ctx(|| format!("mounts[{i}]: create the id-mapping user namespace"))?;
+        let src = m.source().as_ref().ok_or_else(|| Error::config(format!("mounts[{i}].source"), "missing"))?;
+        let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
+        let csrc = CString::new(src.as_os_str().as_encoded_bytes()).map_err(|_| Error::config(format!("mounts[{i}].source"), "contains a NUL byte"))?;
+        let opts = m.options().clone().unwrap_or_default();
+        let rec = opts.iter().any(|o| o == "rbind");
+        let tree = crate::sys::open_tree_clone(&csrc, rec).ctx(|| format!("mounts[{i}]: open_tree {}", src.display()))?;
+        let all = opts.iter().any(|o| o == "ridmap");
+        let flags = (libc::AT_EMPTY_PATH | if all { libc::AT_RECURSIVE } else { 0 }) as u32;
+        crate::sys::mount_setattr(tree.as_raw_fd(), &CString::default(), flags, libc::MOUNT_ATTR_IDMAP, 0, 0, userns.as_raw_fd() as u64)
+            .ctx(|| format!("mounts[{i}]: idmap {}", src.display()))?;
+        out.push(Some(tree));
+    }
+    Ok(out)
 }
 
 /// Parsed mount options.
@@ -191,8 +227,12 @@ fn locked_flags(fd: &OwnedFd) -> MsFlags {
 /// `cgroup_ready` is called before a cgroup mount: it returns once the init
 /// is in its cgroup (the runtime sets that up meanwhile).
 pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) -> Result<()> {
-    let root_prop = plan.propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    // Keep our mounts from propagating to the host (unless asked to share).
+    // Keep our mounts from propagating to the host. A shared or unbindable
+    // root (rootfsPropagation) is set after pivot_root, which refuses both.
+    let root_prop = match plan.propagation {
+        Some(p) if p.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE) => p,
+        _ => MsFlags::MS_SLAVE,
+    };
     mount(None::<&str>, "/", None::<&str>, root_prop | MsFlags::MS_REC, None::<&str>).ctx(|| "set propagation of /".into())?;
     // pivot_root needs the new root to be a mount point whose parent is not shared.
     mount(Some(&plan.rootfs), &plan.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
@@ -205,7 +245,8 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
         if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
             cgroup_ready()?;
         }
-        mount_one(&root, plan, m).map_err(|e| match e {
+        let tree = plan.idmap_trees.get(i).and_then(|u| u.as_ref());
+        mount_one(&root, plan, m, tree).map_err(|e| match e {
             Error::Io { what, source } => Error::Io { what: format!("mounts[{i}] ({}): {what}", m.destination().display()), source },
             e => e,
         })?;
@@ -238,14 +279,14 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
     mount(None::<&str>, target, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx(|| format!("make {target} private"))
 }
 
-fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount) -> Result<()> {
+fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, idmapped: Option<&OwnedFd>) -> Result<()> {
     let dest = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
-    if opts.idmap {
-        return Err(Error::config("mounts.options", "idmapped mounts (idmap, ridmap) are not supported yet"));
-    }
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = opts.flags.contains(MsFlags::MS_BIND) || typ == "bind";
+    if opts.idmap && !bind {
+        return Err(Error::config("mounts.options", format!("idmap on {}: only bind mounts can be idmapped", dest.display())));
+    }
     let data = opts.data.join(",");
     let data = if data.is_empty() { None } else { Some(data.as_str()) };
 
@@ -255,7 +296,11 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount) -> Result<()> {
         let meta = std::fs::metadata(&src).ctx(|| format!("bind source {}", src.display()))?;
         let target = root.mkdir_all(dest, !meta.is_dir(), 0o755).ctx(|| "create mount point".into())?;
         let rec = opts.flags & MsFlags::MS_REC;
-        do_mount(Some(src.to_str().unwrap_or_default()), &target, None, MsFlags::MS_BIND | rec, None).ctx(|| format!("bind {}", src.display()))?;
+        if let Some(tree) = idmapped {
+            crate::sys::move_mount_to(std::os::fd::AsFd::as_fd(tree), std::os::fd::AsFd::as_fd(&target)).ctx(|| format!("attach idmapped {}", src.display()))?;
+        } else {
+            do_mount(Some(src.to_str().unwrap_or_default()), &target, None, MsFlags::MS_BIND | rec, None).ctx(|| format!("bind {}", src.display()))?;
+        }
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         let target = root.resolve(dest).ctx(|| "reopen mount point".into())?;
         if !extra.is_empty() {
@@ -317,7 +362,9 @@ fn mount_cgroup(root: &Root, plan: &RootfsPlan, dest: &Path, target: &OwnedFd, f
         } else if let Some((_, dir)) = plan.cgroup_dirs.iter().find(|(n, _)| n.is_empty()) {
             do_mount(dir.to_str(), target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None).ctx(|| format!("bind {}", dir.display()))?;
             if ro {
-                do_mount(None, target, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base | locked_flags(target), None).ctx(|| "remount cgroup read-only".into())?;
+                // The remount acts on the new mount: resolve the destination again.
+                let t = root.resolve(dest).ctx(|| "reopen cgroup mount".into())?;
+                do_mount(None, &t, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base | locked_flags(&t), None).ctx(|| "remount cgroup read-only".into())?;
             }
         }
         return Ok(());

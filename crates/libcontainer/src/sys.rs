@@ -183,3 +183,58 @@ pub fn proc_comm(pid: i32) -> Option<String> {
     let b = stat.rfind(')')?;
     Some(stat[a + 1..b].to_string())
 }
+
+/// open_tree(2): a detached copy (OPEN_TREE_CLONE) of the mount at `path`.
+pub fn open_tree_clone(path: &std::ffi::CStr, recursive: bool) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: u32 = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+    // SAFETY: a valid C string and integer flags.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just handed us this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// move_mount(2) of the detached tree `from` onto the directory `to`.
+pub fn move_mount_to(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: u32 = 4;
+    const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+    // SAFETY: valid descriptors and C strings.
+    let r = unsafe { libc::syscall(libc::SYS_move_mount, from.as_raw_fd(), c"".as_ptr(), to.as_raw_fd(), c"".as_ptr(), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A user namespace with the given uid/gid maps, as a descriptor (for
+/// idmapped mounts). Made by a short-lived child that only unshares; the
+/// maps are written from here, then the child is killed and reaped.
+pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    let (pid, pidfd) = match clone_process(libc::CLONE_NEWUSER as u64)? {
+        Forked::Child => {
+            // Wait until the parent is done with our namespace (it closes
+            // the pipe's only other write end), then leave.
+            drop(w);
+            let mut b = [0u8; 1];
+            let _ = nix::unistd::read(r.as_raw_fd(), &mut b);
+            // SAFETY: _exit in a forked child.
+            unsafe { libc::_exit(0) }
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(r);
+    let res = (|| {
+        std::fs::write(format!("/proc/{pid}/uid_map"), uid_map)?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)?;
+        let f = std::fs::File::open(format!("/proc/{pid}/ns/user"))?;
+        Ok(OwnedFd::from(f))
+    })();
+    drop(w);
+    let _ = pidfd_wait_exit(std::os::fd::AsFd::as_fd(&pidfd), 5000);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    res
+}
