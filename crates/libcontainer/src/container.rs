@@ -519,7 +519,6 @@ pub fn run(store: &Store, opts: &CreateOptions, keep: bool) -> Result<i32> {
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old)).ctx(|| "block signals".into())?;
     let result = (|| {
         let c = create(store, opts)?;
-        let id = c.state.id.clone();
         let r = start_locked(&c.dir, &c.state).and_then(|_| wait_foreground(&c, &mask));
         let dir = c.dir;
         let code = match r {
@@ -534,7 +533,6 @@ pub fn run(store: &Store, opts: &CreateOptions, keep: bool) -> Result<i32> {
             kill_and_wait(&c.state);
             destroy(dir, &c.state)?;
         }
-        let _ = id;
         Ok(code)
     })();
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);

@@ -54,7 +54,7 @@ fn run(h: &Hook, state_json: &[u8]) -> std::result::Result<(), String> {
         let _ = stdin.write_all(state_json);
     }
     let timeout_ms = match h.timeout() {
-        Some(t) if t > 0 => (t as i64 * 1000).min(i32::MAX as i64) as i32,
+        Some(t) if t > 0 => (t * 1000).min(i32::MAX as i64) as i32,
         Some(_) => return Err("timeout must be greater than zero".into()),
         None => -1,
     };

@@ -214,9 +214,9 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
         }
     }
     a.caps.drop_bounding()?;
-    if nix::unistd::chdir(&a.exec.cwd).is_err() {
-        // Retried as the container user below (e.g. root squashed on NFS).
-    }
+    // Tried as root first (a cwd only root may enter), then again as the
+    // container user below, which is the one that must succeed.
+    let _ = nix::unistd::chdir(&a.exec.cwd);
     let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
     a.exec.switch_user(setgroups_allowed)?;
     a.caps.apply()?;

@@ -11,6 +11,7 @@
 //!   process is inside.
 //! - Every other path is joined by the init right after the clone, the user
 //!   namespace first.
+//!
 //! The runtime restores its own pid/time "for children" namespaces after the
 //! clone, so later hooks it runs are not affected.
 

@@ -49,13 +49,10 @@ impl ExecPlan {
             let res = rlimit_resource(&name).ok_or_else(|| Error::config(format!("process.rlimits[{i}].type"), format!("unknown rlimit {name:?}")))?;
             rlimits.push((res, r.soft(), r.hard()));
         }
-        let personality = match personality {
-            None => None,
-            Some(pers) => Some(match pers.domain() {
+        let personality = personality.map(|pers| match pers.domain() {
                 LinuxPersonalityDomain::PerLinux => 0x0000u64,
                 LinuxPersonalityDomain::PerLinux32 => 0x0008u64,
-            }),
-        };
+            });
         let ioprio = p.io_priority().as_ref().map(|io| {
             let class = match io.class() {
                 IOPriorityClass::IoprioClassRt => 1,
