@@ -471,3 +471,37 @@ pub fn mount_console(slave: &Path) -> Result<()> {
     }
     mount(Some(slave), "/dev/console", None::<&str>, MsFlags::MS_BIND, None::<&str>).ctx(|| "bind the console on /dev/console".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(v: &[&str]) -> MountOptions {
+        parse_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn flags_data_and_recursive_attributes() {
+        let o = opts(&["rbind", "ro", "nosuid", "mode=755", "size=64k", "rprivate", "rnoexec"]);
+        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
+        assert_eq!(o.data, vec!["mode=755", "size=64k"]);
+        assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+        assert_eq!(o.rec_set, 0x8);
+        assert!(!o.idmap);
+    }
+
+    #[test]
+    fn later_options_win() {
+        let o = opts(&["ro", "rw", "noexec", "exec"]);
+        assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+        assert!(!o.flags.contains(MsFlags::MS_NOEXEC));
+        assert!(opts(&["idmap"]).idmap);
+    }
+
+    #[test]
+    fn propagation_names() {
+        assert_eq!(propagation_flag("rslave"), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
+        assert_eq!(propagation_flag("shared"), Some(MsFlags::MS_SHARED));
+        assert_eq!(propagation_flag("bogus"), None);
+    }
+}

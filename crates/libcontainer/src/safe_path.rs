@@ -149,3 +149,28 @@ impl Root {
         Err(io::Error::from_raw_os_error(libc::ELOOP))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn symlinks_are_followed_inside_the_root() {
+        let base = std::env::temp_dir().join(format!("skiff-safe-path-{}", std::process::id()));
+        let root = base.join("root");
+        let outside = base.join("outside");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        // An absolute link to the host's "outside" dir, and one climbing out with "..".
+        std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../outside", root.join("up")).unwrap();
+        let r = Root::open(&root).unwrap();
+        r.mkdir_all(Path::new("/abs/x"), false, 0o755).unwrap();
+        r.mkdir_all(Path::new("/up/y"), true, 0o644).unwrap();
+        assert!(fs::read_dir(&outside).unwrap().next().is_none(), "nothing created outside the root");
+        assert!(root.join(outside.strip_prefix("/").unwrap()).join("x").is_dir(), "created inside, where the link points");
+        assert!(root.join("outside/y").is_file());
+        let _ = fs::remove_dir_all(&base);
+    }
+}

@@ -315,3 +315,43 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_runc_rules() {
+        for ok in ["a", "abc-1_2.3+4", "A.b"] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "/abs", "a b", "a\0b"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn store_refuses_duplicates_and_reports_missing() {
+        let dir = std::env::temp_dir().join(format!("skiff-state-test-{}", std::process::id()));
+        let store = Store::new(&dir);
+        let c = store.create("one").unwrap();
+        assert!(matches!(store.create("one"), Err(Error::Exists(_))));
+        assert!(matches!(store.peek("one"), Err(Error::NotExist(_))), "no state.json yet");
+        c.remove().unwrap();
+        assert!(matches!(store.peek("two"), Err(Error::NotExist(_))));
+        assert!(store.list().unwrap().is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn atomic_write_replaces_content() {
+        let dir = std::env::temp_dir().join(format!("skiff-atomic-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("f");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        write_atomic(&p, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
