@@ -211,3 +211,41 @@ fn join_existing_uts_namespace_of_process() {
     out.ok();
     assert_eq!(out.stdout, format!("{target}\njoined-uts\n"));
 }
+
+/// A user namespace joined by path together with a new pid namespace: the
+/// new namespaces are unshared after the setns (so they belong to the joined
+/// user namespace) and the init is forked once more to be pid 1.
+#[test]
+fn join_user_namespace_with_new_pid_namespace() {
+    require_root!();
+    let mut env = TestEnv::new("ns-join-user-pid");
+    let mut child = Command::new("unshare")
+        .args(["--user", "--map-root-user", "sh", "-c", "exec sleep 1000"])
+        .spawn()
+        .expect("spawn unshare");
+    let pid = child.id();
+    let path = format!("/proc/{pid}/ns/user");
+    let up = wait_until(std::time::Duration::from_secs(5), || {
+        std::fs::read_link(&path).map(|l| l.to_string_lossy().into_owned()).ok().is_some_and(|l| l != TestEnv::host_ns("user"))
+            && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
+    let target = std::fs::read_link(&path).map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+    if !up {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("unshare sleeper did not come up");
+    }
+    env.set_namespace("user", Some(&path));
+    // Only uid/gid 0 exist in the joined namespace: no gid=5 for devpts.
+    for m in env.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev/pts" {
+            let opts: Vec<serde_json::Value> = m["options"].as_array().unwrap().iter().filter(|o| *o != "gid=5").cloned().collect();
+            m["options"] = serde_json::Value::Array(opts);
+        }
+    }
+    let out = env.run_sh("echo $$; readlink /proc/self/ns/user");
+    let _ = child.kill();
+    let _ = child.wait();
+    out.ok();
+    assert_eq!(out.stdout, format!("1\n{target}\n"));
+}

@@ -44,6 +44,9 @@ pub enum ToChild {
 pub enum ToParent {
     RunHooks,
     Ready,
+    /// After the extra fork (see `namespaces::Plan::fork_after_unshare`):
+    /// the host pid of the process that goes on as the container's init.
+    InitPid(i32),
     /// A seccomp notify fd follows, attached to this message.
     SeccompFd,
     Error(String),
@@ -58,6 +61,7 @@ const RUN_HOOKS: u8 = 10;
 const READY: u8 = 11;
 const SECCOMP_FD: u8 = 12;
 const ERROR: u8 = 13;
+const INIT_PID: u8 = 14;
 
 /// One end of the channel.
 pub struct Channel {
@@ -134,6 +138,11 @@ impl Channel {
             ToParent::RunHooks => self.send_raw(&[RUN_HOOKS]),
             ToParent::Ready => self.send_raw(&[READY]),
             ToParent::SeccompFd => self.send_raw(&[SECCOMP_FD]),
+            ToParent::InitPid(pid) => {
+                let mut v = vec![INIT_PID];
+                v.extend_from_slice(&pid.to_le_bytes());
+                self.send_raw(&v)
+            }
             ToParent::Error(msg) => {
                 let mut v = Vec::with_capacity(msg.len() + 1);
                 v.push(ERROR);
@@ -195,6 +204,7 @@ impl Channel {
             RUN_HOOKS => ToParent::RunHooks,
             READY => ToParent::Ready,
             SECCOMP_FD => ToParent::SeccompFd,
+            INIT_PID if n == 5 => ToParent::InitPid(i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]])),
             ERROR => ToParent::Error(String::from_utf8_lossy(&buf[1..n]).into_owned()),
             t => return Err(Error::Init(format!("unexpected message {t} from the container init"))),
         };

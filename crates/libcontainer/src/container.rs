@@ -179,6 +179,13 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     if !opts.foreground {
         flags |= CloneFlags::from_bits_retain(libc::CLONE_PARENT);
     }
+    let extra_fork = args.ns.fork_after_unshare();
+    if extra_fork && opts.foreground {
+        // The init will be our grandchild: become its reaper so that we can
+        // wait for it once its parent has left.
+        // SAFETY: plain integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
     let ns_guard = args.ns.enter_for_children()?;
     let forked = sys::clone_process(flags.bits() as u32 as u64).ctx(|| "clone the container init".into())?;
     let (pid, pidfd) = match forked {
@@ -199,6 +206,21 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     drop(args);
     undo.pidfd = Some(pidfd);
     tracing::debug!(pid = pid.as_raw(), "init cloned");
+    let pid = if extra_fork {
+        // The clone forks once more and hands over to its child.
+        let init = match parent_chan.recv_in_parent()? {
+            Some((ToParent::InitPid(p), _)) => Pid::from_raw(p),
+            Some((ToParent::Error(msg), _)) => return Err(Error::Init(msg)),
+            _ => return Err(Error::Init("container init exited before it was ready".into())),
+        };
+        if opts.foreground {
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        undo.pidfd = Some(sys::pidfd_open(init).ctx(|| "open a pidfd for the container init".into())?);
+        init
+    } else {
+        pid
+    };
 
     // Id maps and cgroup before the init runs any of the container's code.
     if linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none()) {
@@ -266,6 +288,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
             }
             Some((ToParent::SeccompFd, None)) => return Err(Error::Init("seccomp fd message without a descriptor".into())),
             Some((ToParent::Ready, _)) => break,
+            Some((ToParent::InitPid(_), _)) => return Err(Error::Init("unexpected second init pid".into())),
             Some((ToParent::Error(msg), _)) => return Err(Error::Init(msg)),
             None => return Err(Error::Init("container init exited before it was ready".into())),
         }

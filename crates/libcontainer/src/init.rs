@@ -98,7 +98,23 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
         }
     }
 
-    // 1. The runtime writes our id maps and puts us in the cgroup first.
+    if a.ns.fork_after_unshare() {
+        // A user namespace joined by path and a new pid namespace: join and
+        // unshare now (no id maps to wait for), then fork, since the new pid
+        // namespace only applies to children. The child goes on as the init
+        // (pid 1); this process reports its pid and leaves.
+        a.ns.join_in_child()?;
+        match crate::sys::clone_process(0).ctx(|| "fork into the new pid namespace".into())? {
+            crate::sys::Forked::Child => {}
+            crate::sys::Forked::Parent { pid, .. } => {
+                let _ = chan.send_to_parent(&ToParent::InitPid(pid.as_raw()));
+                // SAFETY: _exit in a forked copy of the runtime.
+                unsafe { libc::_exit(0) }
+            }
+        }
+    }
+
+    // 1. The runtime writes our id maps first.
     let state_json = match chan.recv_in_child()? {
         ToChild::Go(s) => s,
         m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
@@ -111,7 +127,9 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
 
     // 2. Namespaces given by path; the cgroup namespace now that we are in
     //    the container's cgroup.
-    a.ns.join_in_child()?;
+    if !a.ns.fork_after_unshare() {
+        a.ns.join_in_child()?;
+    }
     // The runtime sets up the cgroup while we mount; we wait for it only
     // when a cgroup mount or a hook needs it. The cgroup namespace is made
     // once we are in our cgroup, so that it is the namespace's root.

@@ -12,6 +12,10 @@
 //! - Every other path is joined by the init right after the clone, the user
 //!   namespace first.
 //!
+//! When a user namespace is joined by path, the new namespaces are unshared
+//! after that setns (so they belong to it); a new pid namespace then needs
+//! one extra fork, the only one skiff ever makes.
+//!
 //! The runtime restores its own pid/time "for children" namespaces after the
 //! clone, so later hooks it runs are not affected.
 
@@ -88,16 +92,6 @@ impl Plan {
         }
         // Join the user namespace first: it decides what the others allow.
         plan.join.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
-        if plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User) && !plan.clone_flags.is_empty() {
-            // The new namespaces must then be unshared after the setns, so
-            // they belong to the joined user namespace.
-            if plan.new_pid {
-                return Err(Error::config(
-                    "linux.namespaces",
-                    "joining a user namespace by path together with a new pid namespace is not supported",
-                ));
-            }
-        }
         Ok(plan)
     }
 
@@ -105,6 +99,13 @@ impl Plan {
     /// a user namespace by path) rather than get them from the clone.
     pub fn unshare_after_join(&self) -> bool {
         self.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
+    }
+
+    /// Whether the init must fork once more: a new pid namespace unshared
+    /// after joining a user namespace by path only applies to children.
+    /// This is skiff's only extra fork.
+    pub fn fork_after_unshare(&self) -> bool {
+        self.unshare_after_join() && self.new_pid
     }
 
     /// The flags to pass to the clone.
