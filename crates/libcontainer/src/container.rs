@@ -325,11 +325,8 @@ fn open_fd(p: &Path, flags: OFlag) -> Result<OwnedFd> {
 }
 
 fn write_id_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
-    let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
-    };
-    let uid = fmt(linux.uid_mappings());
-    let gid = fmt(linux.gid_mappings());
+    let uid = crate::namespaces::id_map_text(linux.uid_mappings());
+    let gid = crate::namespaces::id_map_text(linux.gid_mappings());
     std::fs::write(format!("/proc/{pid}/gid_map"), gid).ctx(|| "linux.gidMappings: write gid_map".into())?;
     std::fs::write(format!("/proc/{pid}/uid_map"), uid).ctx(|| "linux.uidMappings: write uid_map".into())?;
     Ok(())

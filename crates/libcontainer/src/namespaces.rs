@@ -198,3 +198,8 @@ fn time_offsets(linux: &Linux) -> String {
     }
     s
 }
+
+/// The text of a /proc/<pid>/{uid,gid}_map file for `maps`.
+pub fn id_map_text(maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>) -> String {
+    maps.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}

@@ -43,16 +43,13 @@ pub struct RootfsPlan {
 
 /// Detached id-mapped copies of the sources of `idmap`/`ridmap` mounts.
 pub fn idmapped_trees(mounts: &[Mount], bundle: &Path) -> Result<Vec<Option<OwnedFd>>> {
-    let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
-    };
     let mut out = Vec::with_capacity(mounts.len());
     for (i, m) in mounts.iter().enumerate() {
         if !parse_options(m.options().as_deref().unwrap_or(&[])).idmap {
             out.push(None);
             continue;
         }
-        let (u, g) = (fmt(m.uid_mappings()), fmt(m.gid_mappings()));
+        let (u, g) = (crate::namespaces::id_map_text(m.uid_mappings()), crate::namespaces::id_map_text(m.gid_mappings()));
         if u.is_empty() || g.is_empty() {
             return Err(Error::config(format!("mounts[{i}]"), "an idmapped mount needs uidMappings and gidMappings"));
         }
