@@ -42,3 +42,12 @@ containerd-smoke: debug
 # skiff vs crun vs runc: run latency, delete -f latency and peak RSS (docs/benchmarks.md)
 bench: release
     SKIFF={{skiff_release}} scripts/bench.sh
+
+# Conformance cases on a pure cgroup-v2 host: a throw-away VM (../shared/tools/vm-run.sh).
+# FILTER selects cases (default: the cgroup ones); software emulation, so keep it focused.
+conformance-v2 FILTER="cgroups": debug
+    RTT_TARGET_DIR={{justfile_directory()}}/target/rtt scripts/conformance.sh --list > /dev/null
+    {{justfile_directory()}}/../shared/tools/vm-run.sh -C {{justfile_directory()}} -t 1800 \
+      "RUNTIME={{skiff}} RTT_CHECKER={{justfile_directory()}}/target/rtt/{{host}}/debug/rtt-checker \
+       RTT_MKROOTFS={{justfile_directory()}}/scripts/mk-rootfs.sh \
+       {{justfile_directory()}}/target/rtt/debug/runtime-tools-tests --filter {{FILTER}}"
