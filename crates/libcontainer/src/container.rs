@@ -129,10 +129,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
 
     // The state directory reserves the id.
     let dir = store.create(opts.id)?;
-    let mut undo = Undo { pidfd: None, cgroup: None, dir: None };
     let fifo_path = dir.fifo_path();
+    let mut undo = Undo { pidfd: None, cgroup: None, dir: Some(dir) };
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
-    undo.dir = Some(dir);
     let fifo = open_fd(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
 
     // The console socket: the caller's, or ours when `run` relays a terminal.
@@ -228,7 +227,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     }
 
     let init_start_time = sys::proc_start_time(pid.as_raw()).map(|(t, _)| t).unwrap_or(0);
-    let mut st = State {
+    let st = State {
         oci_version: cfg.spec.version().clone(),
         id: opts.id.to_string(),
         pid: pid.as_raw(),
@@ -301,12 +300,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         }
         None => None,
     };
-    let dir = undo.dir.take().expect("set above");
-    st.init_start_time = init_start_time;
-    dir.save(&st)?;
+    // Until both files are written, a failure still undoes everything.
+    undo.dir.as_ref().expect("set above").save(&st)?;
     if let Some(p) = opts.pid_file {
         state::write_atomic(p, pid.as_raw().to_string().as_bytes(), 0o644)?;
     }
+    let dir = undo.dir.take().expect("set above");
     let pidfd = undo.pidfd.take().expect("set above");
     undo.cgroup = None;
     Ok(Created { pid, pidfd, dir, state: st, console })
@@ -368,13 +367,14 @@ fn start_locked(dir: &ContainerDir, st: &State) -> Result<()> {
     };
     // SAFETY: `open` just returned this descriptor.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // Opened before the release, so that an init dying right away is seen.
+    let pidfd = init_pidfd(st);
     nix::unistd::write(&fd, b"0").ctx(|| "release the container init".into())?;
     let _ = std::fs::remove_file(&fifo);
     // The init holds the fifo's read end (close-on-exec) until it execs the
     // container process: when our write end reports POLLERR (no reader
     // left), the process has started — or the init died, e.g. of a failed
     // startContainer hook. Only then do poststart hooks run.
-    let pidfd = init_pidfd(st);
     let mut fds = [libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 }, libc::pollfd { fd: pidfd.as_ref().map_or(-1, |p| p.as_raw_fd()), events: libc::POLLIN, revents: 0 }];
     loop {
         // SAFETY: a valid array of two pollfds (a negative fd is ignored).
