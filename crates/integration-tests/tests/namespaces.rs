@@ -129,6 +129,21 @@ fn user_namespace_mappings() {
     assert_ne!(lines[3][0], TestEnv::host_ns("user"));
 }
 
+/// oomScoreAdj inside a user namespace: the init is not dumpable (its /proc
+/// files belong to the host's root), so the runtime must write it.
+#[test]
+fn user_namespace_oom_score_adj() {
+    require_root!();
+    let mut env = TestEnv::new("ns-user-oom");
+    env.set_namespace("user", None);
+    env.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    env.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    env.config["process"]["oomScoreAdj"] = json!(321);
+    env.remove_mount("/sys/fs/cgroup");
+    let out = env.run_sh_ok("cat /proc/self/oom_score_adj");
+    assert_eq!(out.trim(), "321");
+}
+
 #[test]
 fn time_namespace_offsets() {
     require_root!();

@@ -179,6 +179,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         flags |= CloneFlags::from_bits_retain(libc::CLONE_PARENT);
     }
     let extra_fork = args.ns.fork_after_unshare();
+    let oom_score_adj = args.exec.oom_score_adj;
     if extra_fork && opts.foreground {
         // The init will be our grandchild: become its reaper so that we can
         // wait for it once its parent has left.
@@ -245,6 +246,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         poststart: hooks.poststart().clone().unwrap_or_default(),
     };
     let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
+    crate::process::set_oom_score_adj(pid, oom_score_adj)?;
     send(&parent_chan, &ToChild::Go(creating.clone()))?;
 
     // The cgroup, while the init mounts its rootfs. On a v1 host the init

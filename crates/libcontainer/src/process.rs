@@ -1,5 +1,5 @@
 //! The container process's own attributes: user and groups, rlimits,
-//! oom_score_adj, personality, I/O priority, scheduler, umask, and finding
+//! oom_score_adj (written by the runtime), personality, I/O priority, scheduler, umask, and finding
 //! and executing `process.args[0]`.
 //!
 //! [`ExecPlan::new`] converts everything in the runtime before the clone
@@ -129,11 +129,8 @@ impl ExecPlan {
         Ok(())
     }
 
-    /// oom_score_adj, personality, I/O priority and scheduler.
+    /// Personality, I/O priority and scheduler.
     pub fn set_attributes(&self) -> Result<()> {
-        if let Some(adj) = self.oom_score_adj {
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::io("write /proc/self/oom_score_adj", e))?;
-        }
         if let Some(p) = self.personality {
             // SAFETY: plain integer argument.
             if unsafe { libc::personality(p as libc::c_ulong) } < 0 {
@@ -256,4 +253,13 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
 
 fn rlimit_name(res: libc::__rlimit_resource_t) -> &'static str {
     RLIMITS.iter().find(|(_, r)| *r == res).map(|(n, _)| *n).unwrap_or("rlimit")
+}
+
+/// oom_score_adj of the init, written by the runtime: the init is not
+/// dumpable, so inside a user namespace its own /proc files are not its.
+pub fn set_oom_score_adj(pid: nix::unistd::Pid, adj: Option<i32>) -> Result<()> {
+    if let Some(adj) = adj {
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).map_err(|e| Error::io("process.oomScoreAdj: write oom_score_adj", e))?;
+    }
+    Ok(())
 }
