@@ -129,3 +129,20 @@ fn failing_prestart_hook_aborts_create() {
     out.failed();
     env.assert_no_leftovers(&env.id);
 }
+
+/// A hook's `timeout` is honoured: a prestart hook that outlives it is
+/// killed, create fails naming the timeout, and nothing is left behind.
+#[test]
+fn hook_timeout_is_honoured() {
+    require_root!();
+    let mut env = TestEnv::new("hooks-timeout");
+    env.config["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exec sleep 30"], "timeout": 1}]});
+    env.set_args(&["sleep", "1000"]);
+    let start = std::time::Instant::now();
+    let out = env.create();
+    let took = start.elapsed();
+    out.failed();
+    assert!(took < Duration::from_secs(15), "create took {took:?}: the hook was not cut off at its timeout");
+    assert!(out.stderr.contains("timed out"), "error does not name the timeout: {}", out.describe());
+    env.assert_no_leftovers(&env.id);
+}
