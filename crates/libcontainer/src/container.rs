@@ -91,7 +91,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
 
     // Everything the init needs, computed before the clone.
     let ns = crate::namespaces::Plan::new(linux)?;
-    let new_ns = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t && n.path().is_none());
+    let new_cgroupns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
     let exec = crate::process::ExecPlan::new(process, linux.personality().as_ref())?;
     let caps = crate::capabilities::CapPlan::new(process.capabilities().as_ref())?;
     let seccomp = match linux.seccomp() {
@@ -120,7 +120,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         masked: linux.masked_paths().clone().unwrap_or_default(),
         readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
         in_userns: ns.new_user || ns.unshare_after_join(),
-        new_cgroupns: new_ns(LinuxNamespaceType::Cgroup),
+        new_cgroupns,
         cgroup_dirs: crate::cgroups::container_dirs(&cgroup_path),
         idmap_trees: crate::rootfs::idmapped_trees(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?,
     };
@@ -168,7 +168,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
-        new_cgroupns: new_ns(LinuxNamespaceType::Cgroup),
+        new_cgroupns,
         ns,
     };
 
@@ -178,7 +178,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     if !opts.foreground {
         flags |= CloneFlags::from_bits_retain(libc::CLONE_PARENT);
     }
-    let extra_fork = args.ns.fork_after_unshare();
+    let (extra_fork, new_user, new_pid) = (args.ns.fork_after_unshare(), args.ns.new_user, args.ns.new_pid);
     let oom_score_adj = args.exec.oom_score_adj;
     if extra_fork && opts.foreground {
         // The init will be our grandchild: become its reaper so that we can
@@ -223,7 +223,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     };
 
     // Id maps and cgroup before the init runs any of the container's code.
-    if linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none()) {
+    if new_user {
         write_id_maps(pid, linux)?;
     }
 
@@ -241,7 +241,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         cgroup_dirs: crate::cgroups::host_dirs(&cgroup_path, opts.systemd_cgroup),
         cgroup_path,
         systemd_cgroup: opts.systemd_cgroup,
-        own_pid_ns: linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
+        own_pid_ns: new_pid,
         poststop: hooks.poststop().clone().unwrap_or_default(),
         poststart: hooks.poststart().clone().unwrap_or_default(),
     };
