@@ -197,32 +197,50 @@ fn join_existing_net_namespace_by_path() {
     assert_eq!(out.trim(), format!("net:[{ino}]"), "container did not join {path}");
 }
 
+/// A `sleep` in namespaces of its own (made by `unshare ARGS`), killed and
+/// reaped on drop; `path` is its /proc/<pid>/ns/<ns> file, `target` that
+/// namespace's identity (`uts:[4026…]`).
+struct NsHolder {
+    child: std::process::Child,
+    path: String,
+    target: String,
+}
+
+impl NsHolder {
+    fn spawn(unshare_args: &[&str], script: &str, ns: &str) -> NsHolder {
+        let child = Command::new("unshare").args(unshare_args).args(["sh", "-c", script]).spawn().expect("spawn unshare");
+        let pid = child.id();
+        let path = format!("/proc/{pid}/ns/{ns}");
+        let link = |p: &str| std::fs::read_link(p).map(|l| l.to_string_lossy().into_owned()).ok();
+        let up = wait_until(std::time::Duration::from_secs(5), || {
+            link(&path).is_some_and(|l| l != TestEnv::host_ns(ns))
+                && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        });
+        let target = link(&path).unwrap_or_default();
+        let holder = NsHolder { child, path, target };
+        assert!(up, "unshare sleeper did not come up");
+        holder
+    }
+}
+
+impl Drop for NsHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn join_existing_uts_namespace_of_process() {
     require_root!();
     let mut env = TestEnv::new("ns-join-uts");
     // a sleeper in its own uts namespace with a distinctive hostname
-    let mut child = Command::new("unshare")
-        .args(["--uts", "sh", "-c", "hostname joined-uts && exec sleep 1000"])
-        .spawn()
-        .expect("spawn unshare");
-    let pid = child.id();
-    let path = format!("/proc/{pid}/ns/uts");
-    let want = wait_until(std::time::Duration::from_secs(5), || {
-        std::fs::read_link(&path).map(|l| l.to_string_lossy().into_owned()).ok().is_some_and(|l| l != TestEnv::host_ns("uts"))
-            && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
-    });
-    let target = std::fs::read_link(&path).map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
-    if !want {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("unshare sleeper did not come up");
-    }
-    env.set_namespace("uts", Some(&path));
+    let holder = NsHolder::spawn(&["--uts"], "hostname joined-uts && exec sleep 1000", "uts");
+    env.set_namespace("uts", Some(&holder.path));
     env.config.as_object_mut().unwrap().remove("hostname");
     let out = env.run_sh("readlink /proc/self/ns/uts; hostname");
-    let _ = child.kill();
-    let _ = child.wait();
+    let target = holder.target.clone();
+    drop(holder);
     out.ok();
     assert_eq!(out.stdout, format!("{target}\njoined-uts\n"));
 }
@@ -234,23 +252,8 @@ fn join_existing_uts_namespace_of_process() {
 fn join_user_namespace_with_new_pid_namespace() {
     require_root!();
     let mut env = TestEnv::new("ns-join-user-pid");
-    let mut child = Command::new("unshare")
-        .args(["--user", "--map-root-user", "sh", "-c", "exec sleep 1000"])
-        .spawn()
-        .expect("spawn unshare");
-    let pid = child.id();
-    let path = format!("/proc/{pid}/ns/user");
-    let up = wait_until(std::time::Duration::from_secs(5), || {
-        std::fs::read_link(&path).map(|l| l.to_string_lossy().into_owned()).ok().is_some_and(|l| l != TestEnv::host_ns("user"))
-            && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
-    });
-    let target = std::fs::read_link(&path).map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
-    if !up {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("unshare sleeper did not come up");
-    }
-    env.set_namespace("user", Some(&path));
+    let holder = NsHolder::spawn(&["--user", "--map-root-user"], "exec sleep 1000", "user");
+    env.set_namespace("user", Some(&holder.path));
     // Only uid/gid 0 exist in the joined namespace: no gid=5 for devpts.
     for m in env.config["mounts"].as_array_mut().unwrap() {
         if m["destination"] == "/dev/pts" {
@@ -259,8 +262,8 @@ fn join_user_namespace_with_new_pid_namespace() {
         }
     }
     let out = env.run_sh("echo $$; readlink /proc/self/ns/user");
-    let _ = child.kill();
-    let _ = child.wait();
+    let target = holder.target.clone();
+    drop(holder);
     out.ok();
     assert_eq!(out.stdout, format!("1\n{target}\n"));
 }
