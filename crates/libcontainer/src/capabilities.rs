@@ -62,6 +62,13 @@ impl CapPlan {
         Ok(())
     }
 
+    /// Makes every permitted capability effective again after a uid change
+    /// (which clears the effective set), until [`CapPlan::apply`].
+    pub fn raise_effective(&self) -> Result<()> {
+        let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
+        caps::set(None, CapSet::Effective, &held).map_err(|e| Error::Init(format!("set effective capabilities: {e}")))
+    }
+
     /// Sets inheritable, effective, permitted and ambient (after the user change).
     pub fn apply(&self) -> Result<()> {
         let set = |s: CapSet, v: &CapsHashSet, name: &str| caps::set(None, s, v).map_err(|e| Error::Init(format!("set {name} capabilities: {e}")));

@@ -166,10 +166,15 @@ impl Channel {
     /// In the parent, without blocking: an error the child already sent.
     pub fn pending_error(&self) -> Option<String> {
         let mut buf = vec![0u8; 65_536];
-        match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
-            Ok(n) if n > 0 && buf[0] == ERROR => Some(String::from_utf8_lossy(&buf[1..n]).into_owned()),
-            _ => None,
+        for _ in 0..2 {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(n) if n > 0 && buf[0] == ERROR => return Some(String::from_utf8_lossy(&buf[1..n]).into_owned()),
+                // Reported once when the init left our last message unread.
+                Err(nix::errno::Errno::ECONNRESET) => continue,
+                _ => return None,
+            }
         }
+        None
     }
 
     /// In the parent: the next message, with the fd attached to it if any;
@@ -177,6 +182,7 @@ impl Channel {
     pub fn recv_in_parent(&self) -> Result<Option<(ToParent, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; 65_536];
         let mut cspace = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut reset_seen = false;
         let (n, fd) = loop {
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cspace), MsgFlags::MSG_CMSG_CLOEXEC) {
@@ -194,6 +200,14 @@ impl Channel {
                     break (msg.bytes, fd);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The init exited without reading what we sent last: the
+                // kernel reports that once, and its own message (an Error)
+                // may still be queued behind it.
+                Err(nix::errno::Errno::ECONNRESET) if !reset_seen => {
+                    reset_seen = true;
+                    continue;
+                }
+                Err(nix::errno::Errno::ECONNRESET) => break (0, None),
                 Err(e) => return Err(Error::errno("receive on the init channel", e)),
             }
         };

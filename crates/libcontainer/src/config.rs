@@ -68,7 +68,7 @@ impl Config {
         let nss = linux.namespaces().clone().unwrap_or_default();
         for (i, ns) in nss.iter().enumerate() {
             if !kinds.insert(ns.typ()) {
-                return Err(Error::config(format!("linux.namespaces[{i}]"), format!("namespace {} given twice", ns.typ())));
+                return Err(Error::config(format!("linux.namespaces[{i}]"), format!("malformed spec file: duplicated ns {:?}", ns.typ().to_string())));
             }
             if let Some(p) = ns.path() {
                 if !p.is_absolute() {
@@ -80,9 +80,6 @@ impl Config {
             }
         }
         let new_ns = |t: LinuxNamespaceType| nss.iter().any(|n| n.typ() == t && n.path().is_none());
-        if !kinds.contains(&LinuxNamespaceType::Mount) {
-            return Err(Error::config("linux.namespaces", "a mount namespace is required"));
-        }
         let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if new_ns(LinuxNamespaceType::User) {
@@ -95,11 +92,13 @@ impl Config {
         } else if has_maps {
             return Err(Error::config("linux.uidMappings", "mappings given without a new user namespace"));
         }
-        if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_ns(LinuxNamespaceType::Uts) {
-            return Err(Error::config("hostname", "setting the hostname needs a new uts namespace"));
+        // A uts namespace of the container's own, new or joined by path (as runc).
+        let uts = kinds.contains(&LinuxNamespaceType::Uts);
+        if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !uts {
+            return Err(Error::config("hostname", "unable to set hostname without a private uts namespace"));
         }
-        if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_ns(LinuxNamespaceType::Uts) {
-            return Err(Error::config("domainname", "setting the domainname needs a new uts namespace"));
+        if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !uts {
+            return Err(Error::config("domainname", "unable to set domainname without a private uts namespace"));
         }
         if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
             if !new_ns(LinuxNamespaceType::Time) {

@@ -56,6 +56,9 @@ pub struct Created {
 /// state directory. Disarmed once the container is created.
 struct Undo {
     pidfd: Option<OwnedFd>,
+    /// The rootfs and the host mounts below it before `create`, when the
+    /// container shares the host's mount namespace.
+    host_mounts: Option<(PathBuf, Vec<u64>)>,
     cgroup: Option<(PathBuf, bool, String, Vec<PathBuf>)>,
     dir: Option<ContainerDir>,
 }
@@ -65,6 +68,9 @@ impl Drop for Undo {
         if let Some(fd) = self.pidfd.take() {
             let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
             let _ = sys::pidfd_wait_exit(fd.as_fd(), 5000);
+        }
+        if let Some((rootfs, before)) = self.host_mounts.take() {
+            crate::rootfs::unmount_new(&rootfs, &before);
         }
         if let Some((path, systemd, id, dirs)) = self.cgroup.take() {
             if let Err(e) = crate::cgroups::remove(&path, systemd, &id, &dirs) {
@@ -109,6 +115,11 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let hooks = cfg.spec.hooks().clone().unwrap_or_default();
     let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), opts.id, opts.systemd_cgroup);
     let device_list = crate::devices::plan(linux)?;
+    // Without a mount namespace of its own the container's mounts land on
+    // the host: those already below the rootfs are recorded, so that
+    // `delete` removes exactly the ones skiff made.
+    let new_mountns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Mount);
+    let host_mounts = (!new_mountns).then(|| crate::rootfs::mounts_under(&cfg.rootfs).into_iter().map(|(id, _)| id).collect());
     let rootfs_plan = crate::rootfs::RootfsPlan {
         rootfs: cfg.rootfs.clone(),
         bundle: cfg.bundle.clone(),
@@ -121,8 +132,14 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
         in_userns: ns.new_user || ns.unshare_after_join(),
         new_cgroupns,
+        new_mountns,
         cgroup_dirs: crate::cgroups::container_dirs(&cgroup_path),
         idmap_trees: crate::rootfs::idmapped_trees(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?,
+        bind_sources: if ns.new_user || ns.unshare_after_join() {
+            crate::rootfs::open_bind_sources(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?
+        } else {
+            Vec::new()
+        },
     };
     let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
     sysctl.sort();
@@ -130,9 +147,11 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     // The state directory reserves the id.
     let dir = store.create(opts.id)?;
     let fifo_path = dir.fifo_path();
-    let mut undo = Undo { pidfd: None, cgroup: None, dir: Some(dir) };
+    let mut undo = Undo { pidfd: None, host_mounts: host_mounts.clone().map(|m| (cfg.rootfs.clone(), m)), cgroup: None, dir: Some(dir) };
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
-    let fifo = open_fd(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
+    // Read and write: the init waits for `start`'s byte on it and, should it
+    // fail after that, leaves its error there for `start` to read.
+    let fifo = open_fd(&fifo_path, OFlag::O_RDWR | OFlag::O_NONBLOCK)?;
 
     // The console socket: the caller's, or ours when `run` relays a terminal.
     let (console_socket, console_recv) = if let Some(p) = opts.console_socket {
@@ -242,6 +261,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         cgroup_path,
         systemd_cgroup: opts.systemd_cgroup,
         own_pid_ns: new_pid,
+        host_mounts,
         poststop: hooks.poststop().clone().unwrap_or_default(),
         poststart: hooks.poststart().clone().unwrap_or_default(),
     };
@@ -278,14 +298,14 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     loop {
         match parent_chan.recv_in_parent()? {
             Some((ToParent::RunHooks, _)) => {
-                crate::hooks::run_all("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &creating)?;
-                crate::hooks::run_all("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), &creating)?;
+                crate::hooks::run_all_in("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &creating, None, Some(&cfg.bundle))?;
+                crate::hooks::run_all_in("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), &creating, None, Some(&cfg.bundle))?;
                 send(&parent_chan, &ToChild::HooksDone)?;
             }
             Some((ToParent::SeccompFd, Some(fd))) => {
                 let path = listener.as_ref().expect("checked above");
                 let payload = seccomp_state(&st, &cfg, fd.as_raw_fd());
-                crate::socket::send_seccomp_notify(path, fd.as_fd(), &payload).ctx(|| format!("send the seccomp fd to {}", path.display()))?;
+                crate::socket::send_seccomp_notify(path, fd.as_fd(), &payload)?;
             }
             Some((ToParent::SeccompFd, None)) => return Err(Error::Init("seccomp fd message without a descriptor".into())),
             Some((ToParent::Ready, _)) => break,
@@ -310,6 +330,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let dir = undo.dir.take().expect("set above");
     let pidfd = undo.pidfd.take().expect("set above");
     undo.cgroup = None;
+    undo.host_mounts = None;
     Ok(Created { pid, pidfd, dir, state: st, console })
 }
 
@@ -372,23 +393,26 @@ fn start_locked(dir: &ContainerDir, st: &State) -> Result<()> {
     // Opened before the release, so that an init dying right away is seen.
     let pidfd = init_pidfd(st);
     nix::unistd::write(&fd, b"0").ctx(|| "release the container init".into())?;
-    let _ = std::fs::remove_file(&fifo);
-    // The init holds the fifo's read end (close-on-exec) until it execs the
-    // container process: when our write end reports POLLERR (no reader
-    // left), the process has started — or the init died, e.g. of a failed
-    // startContainer hook. Only then do poststart hooks run.
-    let mut fds = [libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 }, libc::pollfd { fd: pidfd.as_ref().map_or(-1, |p| p.as_raw_fd()), events: libc::POLLIN, revents: 0 }];
+    // The init holds the fifo (close-on-exec) until it execs the container
+    // process: when our write end reports POLLERR (no reader left), the
+    // process has started — or the init failed, in which case its error is
+    // waiting in the fifo. Only then do poststart hooks run.
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
     loop {
-        // SAFETY: a valid array of two pollfds (a negative fd is ignored).
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
         if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             break;
         }
     }
+    let left = init_error(&fifo);
+    let _ = std::fs::remove_file(&fifo);
     drop(fd);
-    // An init that died before execve still carries its own name.
-    if fds[1].revents != 0 && sys::proc_comm(st.pid).as_deref() == Some(crate::init::INIT_NAME) {
-        return Err(Error::Init("the container process failed before exec (see its stderr)".into()));
+    if let Some(msg) = left {
+        return Err(Error::Init(msg));
+    }
+    if pidfd.as_ref().is_some_and(|p| init_died_before_exec(p.as_fd(), st.pid)) {
+        return Err(Error::Init("the container init exited before it started the container process".into()));
     }
     let json = serde_json::to_vec(&st.to_oci(Status::Running)).expect("json");
     for w in crate::hooks::run_all_warn("poststart", &st.poststart, &json) {
@@ -397,8 +421,34 @@ fn start_locked(dir: &ContainerDir, st: &State) -> Result<()> {
     Ok(())
 }
 
+/// An init killed before execve leaves no message. execve closes the fifo a
+/// moment before it renames the process, so a process still named like the
+/// init is watched briefly: it either takes its new name or is seen dead.
+fn init_died_before_exec(pidfd: std::os::fd::BorrowedFd, pid: i32) -> bool {
+    for _ in 0..40 {
+        if sys::proc_comm(pid).as_deref() != Some(crate::init::INIT_NAME) {
+            return false;
+        }
+        if sys::pidfd_wait_exit(pidfd, 5).unwrap_or(false) {
+            return sys::proc_comm(pid).as_deref() == Some(crate::init::INIT_NAME);
+        }
+    }
+    false
+}
+
+/// What a failed init left in exec.fifo (we still hold a write end, so the
+/// pipe and its contents outlive the init).
+fn init_error(fifo: &Path) -> Option<String> {
+    let fd = open_fd(fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK).ok()?;
+    let mut buf = vec![0u8; 65_536];
+    match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+        Ok(n) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).trim().to_string()),
+        _ => None,
+    }
+}
+
 /// `state`: the runtime-spec state object.
-pub fn state(store: &Store, id: &str) -> Result<serde_json::Value> {
+pub fn state(store: &Store, id: &str) -> Result<state::OciState> {
     let dir = store.peek(id)?;
     let st = dir.load()?;
     Ok(st.to_oci(st.status(&dir.path)))
@@ -500,6 +550,9 @@ fn kill_and_wait(st: &State) {
 
 /// Removes what is left of a stopped container and runs poststop hooks.
 fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
+    if let Some(before) = &st.host_mounts {
+        crate::rootfs::unmount_new(&st.rootfs, before);
+    }
     let r = crate::cgroups::remove(&st.cgroup_path, st.systemd_cgroup, &st.id, &st.cgroup_dirs);
     let json = serde_json::to_vec(&st.to_oci(Status::Stopped)).expect("json");
     for w in crate::hooks::run_all_warn("poststop", &st.poststop, &json) {

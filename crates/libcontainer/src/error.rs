@@ -58,6 +58,35 @@ pub fn strerror(e: &io::Error) -> String {
     }
 }
 
+/// Rewrites every Rust io::Error rendering in `msg` ("No such file or
+/// directory (os error 2)") the way runc prints it ("no such file or
+/// directory"), for messages that embed an error from another crate.
+pub fn runc_wording(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" (os error ") {
+        let tail = &rest[i + " (os error ".len()..];
+        let Some(end) = tail.find(')') else { break };
+        let Ok(n) = tail[..end].parse::<i32>() else {
+            out.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+            continue;
+        };
+        let desc = nix::errno::Errno::from_raw(n).desc();
+        let head = &rest[..i];
+        match head.strip_suffix(desc) {
+            Some(h) => {
+                out.push_str(h);
+                out.push_str(&strerror(&io::Error::from_raw_os_error(n)));
+            }
+            None => out.push_str(head),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl Error {
     pub fn io(what: impl Into<String>, source: io::Error) -> Self {
         Error::Io { what: what.into(), source }
@@ -67,6 +96,18 @@ impl Error {
     }
     pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Config { field: field.into(), reason: reason.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn os_error_suffixes_become_runc_wording() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(super::runc_wording(&format!("open /x: {e}")), "open /x: no such file or directory");
+        assert_eq!(super::runc_wording("plain message"), "plain message");
+        let e13 = std::io::Error::from_raw_os_error(13);
+        assert_eq!(super::runc_wording(&format!("a: {e}; b: {e13}")), "a: no such file or directory; b: permission denied");
     }
 }
 

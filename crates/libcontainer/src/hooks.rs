@@ -5,16 +5,25 @@
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use oci_spec::runtime::Hook;
 
 use crate::error::{Error, Result};
 
-/// Runs `hooks` in order, stopping at the first failure.
-pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
+/// Runs `hooks` in order, stopping at the first failure. A hook without
+/// `env` gets `default_env` (the container process's environment for the
+/// hooks the init runs, as with runc) or else the runtime's own.
+pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8], default_env: Option<&[std::ffi::CString]>) -> Result<()> {
+    run_all_in(kind, hooks, state_json, default_env, None)
+}
+
+/// [`run_all`] with `dir` as the hooks' working directory, against which a
+/// relative hook path resolves (runc runs the runtime's hooks in the bundle).
+pub fn run_all_in(kind: &str, hooks: &[Hook], state_json: &[u8], default_env: Option<&[std::ffi::CString]>, dir: Option<&Path>) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run(h, state_json).map_err(|e| Error::Hook(format!("{kind} hook #{i} ({}): {e}", h.path().display())))?;
+        run(h, state_json, default_env, dir).map_err(|e| Error::Hook(format!("{kind} hook #{i} ({}): {e}", h.path().display())))?;
     }
     Ok(())
 }
@@ -25,22 +34,37 @@ pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Vec<String
     hooks
         .iter()
         .enumerate()
-        .filter_map(|(i, h)| run(h, state_json).err().map(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display())))
+        .filter_map(|(i, h)| run(h, state_json, None, None).err().map(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display())))
         .collect()
 }
 
-fn run(h: &Hook, state_json: &[u8]) -> std::result::Result<(), String> {
+fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, dir: Option<&Path>) -> std::result::Result<(), String> {
     let args = h.args().clone().unwrap_or_default();
-    let mut cmd = Command::new(h.path());
+    // A relative path names a file relative to the working directory, never
+    // a $PATH search (as Go's exec.Cmd with Path set).
+    let path = match dir {
+        _ if h.path().is_absolute() => h.path().to_path_buf(),
+        Some(d) => d.join(h.path()),
+        None => Path::new(".").join(h.path()),
+    };
+    let mut cmd = Command::new(&path);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
     if let Some(a0) = args.first() {
         cmd.arg0(a0);
     }
     cmd.args(args.iter().skip(1));
-    cmd.env_clear();
-    for kv in h.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    let pairs = |kvs: Vec<&str>| kvs.into_iter().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    match (h.env(), default_env) {
+        (Some(env), _) => {
+            cmd.env_clear().envs(pairs(env.iter().map(String::as_str).collect()));
         }
+        (None, Some(env)) => {
+            cmd.env_clear().envs(pairs(env.iter().filter_map(|c| c.to_str().ok()).collect()));
+        }
+        // No env: the runtime's own environment, as Go's exec gives runc's hooks.
+        (None, None) => {}
     }
     // Output goes to a memory file: no pipe to drain while we wait, and
     // it is shown if the hook fails.

@@ -14,12 +14,19 @@
 //! 4. mounts, devices (before pivot_root, host paths visible);
 //! 5. prestart/createRuntime hooks (run by the runtime), createContainer hooks;
 //! 6. pivot_root, console, masked/read-only paths, sysctls;
-//! 7. rlimits, bounding set, seccomp (unless no_new_privs defers it), user,
-//!    capabilities, no_new_privs;
-//! 8. report Ready and block on exec.fifo until `start`;
-//! 9. startContainer hooks, the deferred seccomp filter, execve.
+//! 7. rlimits, bounding set, user, cwd (and the breakout check on it), the
+//!    executable looked up, the controlling terminal, and every descriptor
+//!    past stdio and `--preserve-fds` made close-on-exec: all of the
+//!    runtime's own work is done before the container's seccomp filter is
+//!    loaded, so a deny-by-default profile sees none of it;
+//! 8. with a seccomp listener, the filter and its fd to the runtime right
+//!    away (a notify rule may trap anything after it); report Ready and
+//!    block on exec.fifo until `start`;
+//! 9. no_new_privs and the filter, the final capability sets,
+//!    startContainer hooks (under the filter, as with runc), execve.
 //!
-//! Any failure before Ready is sent to the runtime as an Error message.
+//! Any failure before Ready is sent to the runtime as an Error message; a
+//! later one is left in exec.fifo, where `start` reads it.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -69,9 +76,11 @@ pub fn run(args: InitArgs, chan: Channel) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    // Before Ready the runtime is listening; after it, only stderr is left.
-    if chan.send_to_parent(&ToParent::Error(err.to_string())).is_err() {
-        eprintln!("skiff: {err}");
+    // Before Ready the runtime is listening on the channel. After it, `start`
+    // is: it reads what is left in exec.fifo once we are gone.
+    let msg = err.to_string();
+    if chan.send_to_parent(&ToParent::Error(msg.clone())).is_err() && nix::unistd::write(&args.fifo, msg.as_bytes()).is_err() {
+        eprintln!("skiff: {msg}");
     }
     // SAFETY: _exit is always safe; no destructors or atexit handlers must run
     // in this copy of the runtime.
@@ -80,12 +89,144 @@ pub fn run(args: InitArgs, chan: Channel) -> ! {
 
 enum Never {}
 
+/// The init, phase by phase (see the module's documentation).
 fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
+    reset_process()?;
+    let state_json = enter_namespaces(a, chan)?;
+    let mut cgroup = CgroupWait { state: 0 };
+    set_attributes(a)?;
+
+    // 4. The root filesystem, with the working directory created in it.
+    crate::rootfs::prepare(&a.rootfs, &mut || cgroup.wait(a, chan, false))?;
+    cgroup.wait(a, chan, true)?;
+    crate::safe_path::Root::open(&a.rootfs.rootfs)
+        .and_then(|r| r.mkdir_all(&a.exec.cwd, false, 0o755))
+        .ctx(|| format!("create process.cwd {}", a.exec.cwd.display()))?;
+
+    // 5. Hooks around the root switch: the runtime's, then createContainer
+    //    hooks in the container's namespaces with the rootfs as their cwd
+    //    (where runc runs them).
+    if a.runtime_hooks {
+        chan.send_to_parent(&ToParent::RunHooks)?;
+        match chan.recv_in_child()? {
+            ToChild::HooksDone => {}
+            m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
+        }
+    }
+    if !a.create_container_hooks.is_empty() {
+        nix::unistd::chdir(&a.rootfs.rootfs).ctx(|| format!("chdir {}", a.rootfs.rootfs.display()))?;
+        crate::hooks::run_all("createContainer", &a.create_container_hooks, &state_json, Some(&a.exec.env))?;
+    }
+
+    // 6. Switch root, then what must be done from inside.
+    crate::rootfs::pivot(&a.rootfs.rootfs, a.rootfs.no_pivot, a.rootfs.new_mountns)?;
+    let console = if a.terminal {
+        let sock = a.console_socket.as_ref().ok_or_else(|| Error::Tty("no console socket".into()))?;
+        let pty = crate::tty::open_console(a.console_size).map_err(|e| Error::Tty(e.to_string()))?;
+        crate::tty::send_master(sock.as_fd(), &pty).map_err(|e| Error::Tty(e.to_string()))?;
+        crate::rootfs::mount_console(&pty.name)?;
+        Some(pty)
+    } else {
+        None
+    };
+    // Sysctls before /proc/sys becomes read-only (readonlyPaths).
+    for (k, v) in &a.sysctl {
+        let p = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&p, v).ctx(|| format!("linux.sysctl: write {p}"))?;
+    }
+    crate::rootfs::finish(&a.rootfs)?;
+
+    // 7. Limits, the user, the working directory, the executable: all the
+    //    runtime's own work, done before the container's filter exists.
+    a.exec.set_rlimits()?;
+    let path = finalize_process(a)?;
+    let mut env = a.exec.env.clone();
+    if let Some(home) = a.exec.home_env() {
+        env.push(home);
+    }
+    if let Some(pty) = console {
+        crate::tty::make_controlling(pty.slave).map_err(|e| Error::Tty(e.to_string()))?;
+    }
+    // Nothing the runtime opened may reach the container's process: every
+    // descriptor past stdio and the preserved ones is close-on-exec from now.
+    crate::sys::cloexec_from(3 + a.preserve_fds).ctx(|| "close the runtime's descriptors".into())?;
+
+    // 8. With a seccomp listener, the filter goes in now and its fd straight
+    //    to the runtime (for the agent), before any other system call that a
+    //    notify rule could trap. Then Ready, and wait for `start`.
+    let mut filter_loaded = false;
+    if let Some(f) = a.seccomp.as_ref().filter(|f| f.needs_listener) {
+        let fd = load_filter(a, f)?.ok_or_else(|| Error::Seccomp("the kernel returned no listener fd".into()))?;
+        chan.send_fd_to_parent(fd.as_fd())?;
+        drop(fd);
+        filter_loaded = true;
+    }
+    chan.send_to_parent(&ToParent::Ready)?;
+    wait_for_start(&a.fifo)?;
+
+    // 9. The filter (as late as it can be: only the capability change, the
+    //    startContainer hooks and execve run under it), then exec.
+    match a.seccomp.as_ref().filter(|_| !filter_loaded) {
+        Some(f) => drop(load_filter(a, f)?),
+        None if a.seccomp.is_none() => set_no_new_privs(a)?,
+        None => {}
+    }
+    a.caps.apply()?;
+    crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json, Some(&a.exec.env))?;
+    let err = nix::unistd::execve(&path, &a.exec.args, &env).unwrap_err();
+    Err(Error::Init(format!("unable to start container process: exec {:?}: {}", path, err.desc().to_lowercase())))
+}
+
+/// The user change and the working directory, as runc does them: the cwd is
+/// entered as root first (a directory only root may enter), and again as
+/// the container user only if that was refused. Returns the executable.
+fn finalize_process(a: &InitArgs) -> Result<CString> {
+    let cwd_err = |e: nix::errno::Errno| Error::errno(format!("chdir to cwd ({:?}) set in config.json failed", a.exec.cwd.display().to_string()), e);
+    let retry_cwd = match nix::unistd::chdir(&a.exec.cwd) {
+        Ok(()) => false,
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => true,
+        Err(e) => return Err(cwd_err(e)),
+    };
+    a.caps.drop_bounding()?;
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    a.exec.switch_user(setgroups_allowed)?;
+    if retry_cwd {
+        nix::unistd::chdir(&a.exec.cwd).map_err(cwd_err)?;
+    }
+    // The kernel follows symlinks where a lexical check does not: make sure
+    // the cwd really is inside the container's root (CVE-2024-21626).
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => {}
+        Ok(p) => return Err(Error::Init(format!("current working directory is outside of container mount namespace root -- possible container breakout detected: {}", p.display()))),
+        Err(e) => return Err(cwd_err(e)),
+    }
+    // Capabilities are kept (effective) until the filter is in: without
+    // no_new_privs, loading it needs CAP_SYS_ADMIN.
+    a.caps.raise_effective()?;
+    a.exec.find_executable()
+}
+
+/// Loads the container's seccomp filter (with no_new_privs first when the
+/// config asks for it); returns the listener fd of a notify filter.
+fn load_filter(a: &InitArgs, f: &crate::seccomp::Filter) -> Result<Option<OwnedFd>> {
+    set_no_new_privs(a)?;
+    crate::seccomp::load(f).map_err(|e| Error::Seccomp(e.to_string()))
+}
+
+fn set_no_new_privs(a: &InitArgs) -> Result<()> {
+    // SAFETY: plain integer arguments.
+    if a.exec.no_new_privileges && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+        return Err(Error::io("prctl(PR_SET_NO_NEW_PRIVS)", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Name, dumpability, signal mask and dispositions of a fresh init.
+fn reset_process() -> Result<()> {
     // SAFETY: a valid nul-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"skiff:init".as_ptr(), 0, 0, 0) };
     // Until execve this process is the skiff binary: not dumpable, so no
-    // process of the container can open /proc/<pid>/exe (CVE-2019-5736).
-    // execve makes the container's process dumpable again.
+    // other process can open /proc/<pid>/exe or ptrace it.
     // SAFETY: plain integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // The runtime may have blocked or ignored signals (Rust ignores SIGPIPE);
@@ -97,7 +238,12 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
             let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
         }
     }
+    Ok(())
+}
 
+/// Steps 1 and 2: the extra fork when one is needed, the id maps (written
+/// by the runtime), namespaces given by path. Returns the state for hooks.
+fn enter_namespaces(a: &InitArgs, chan: &Channel) -> Result<Vec<u8>> {
     if a.ns.fork_after_unshare() {
         // A user namespace joined by path and a new pid namespace: join and
         // unshare now (no id maps to wait for), then fork, since the new pid
@@ -113,8 +259,6 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
             }
         }
     }
-
-    // 1. The runtime writes our id maps first.
     let state_json = match chan.recv_in_child()? {
         ToChild::Go(s) => s,
         m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
@@ -124,47 +268,14 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx(|| "setgid 0 in the user namespace".into())?;
         nix::unistd::setresuid(0.into(), 0.into(), 0.into()).ctx(|| "setuid 0 in the user namespace".into())?;
     }
-
-    // 2. Namespaces given by path; the cgroup namespace now that we are in
-    //    the container's cgroup.
     if !a.ns.fork_after_unshare() {
         a.ns.join_in_child()?;
     }
-    // The runtime sets up the cgroup while we mount; we wait for it only
-    // when a cgroup mount or a hook needs it. The cgroup namespace is made
-    // once we are in our cgroup, so that it is the namespace's root.
-    // `CgroupReady(false)` (v1 fast path) means the devices hierarchy is
-    // joined later, so the namespace waits for `CgroupDone`.
-    let mut cgroup_state = 0; // 0: waiting, 1: partly joined, 2: joined
-    let unshare_cgroupns = || -> Result<()> {
-        if a.new_cgroupns {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx(|| "create the cgroup namespace".into())?;
-        }
-        Ok(())
-    };
-    let mut cgroup_ready = |complete_needed: bool| -> Result<()> {
-        if cgroup_state == 0 {
-            cgroup_state = match chan.recv_in_child()? {
-                ToChild::CgroupReady(true) => 2,
-                ToChild::CgroupReady(false) => 1,
-                m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
-            };
-            if cgroup_state == 2 {
-                unshare_cgroupns()?;
-            }
-        }
-        if cgroup_state == 1 && complete_needed {
-            match chan.recv_in_child()? {
-                ToChild::CgroupDone => {}
-                m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
-            }
-            unshare_cgroupns()?;
-            cgroup_state = 2;
-        }
-        Ok(())
-    };
+    Ok(state_json)
+}
 
-    // 3. Privileged process attributes.
+/// Step 3: hostname, domainname, keyring, personality, I/O priority, scheduler.
+fn set_attributes(a: &InitArgs) -> Result<()> {
     if let Some(h) = &a.hostname {
         nix::unistd::sethostname(h).ctx(|| "set hostname".into())?;
     }
@@ -183,97 +294,47 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
             }
         }
     }
-    a.exec.set_attributes()?;
+    a.exec.set_attributes()
+}
 
-    // 4. The root filesystem, with the working directory created in it.
-    crate::rootfs::prepare(&a.rootfs, &mut || cgroup_ready(false))?;
-    cgroup_ready(true)?;
-    crate::safe_path::Root::open(&a.rootfs.rootfs)
-        .and_then(|r| r.mkdir_all(&a.exec.cwd, false, 0o755))
-        .ctx(|| format!("create process.cwd {}", a.exec.cwd.display()))?;
+/// The runtime sets up the cgroup while the init mounts; the init waits for
+/// it only when a cgroup mount or a hook needs it. The cgroup namespace is
+/// made once the init is in its cgroup, so that it is the namespace's root.
+/// `CgroupReady(false)` (v1 fast path) means the devices hierarchy is joined
+/// later, so the namespace waits for `CgroupDone`.
+struct CgroupWait {
+    /// 0: waiting, 1: partly joined, 2: joined.
+    state: u8,
+}
 
-    // 5. Hooks around the root switch.
-    if a.runtime_hooks {
-        chan.send_to_parent(&ToParent::RunHooks)?;
-        match chan.recv_in_child()? {
-            ToChild::HooksDone => {}
-            m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
+impl CgroupWait {
+    fn wait(&mut self, a: &InitArgs, chan: &Channel, complete_needed: bool) -> Result<()> {
+        let unshare_cgroupns = || -> Result<()> {
+            if a.new_cgroupns {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx(|| "create the cgroup namespace".into())?;
+            }
+            Ok(())
+        };
+        if self.state == 0 {
+            self.state = match chan.recv_in_child()? {
+                ToChild::CgroupReady(true) => 2,
+                ToChild::CgroupReady(false) => 1,
+                m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
+            };
+            if self.state == 2 {
+                unshare_cgroupns()?;
+            }
         }
-    }
-    crate::hooks::run_all("createContainer", &a.create_container_hooks, &state_json)?;
-
-    // 6. Switch root, then what must be done from inside.
-    crate::rootfs::pivot(&a.rootfs.rootfs, a.rootfs.no_pivot)?;
-    let console = if a.terminal {
-        let sock = a.console_socket.as_ref().ok_or_else(|| Error::Tty("no console socket".into()))?;
-        let pty = crate::tty::open_console(a.console_size).map_err(|e| Error::Tty(e.to_string()))?;
-        crate::tty::send_master(sock.as_fd(), &pty).map_err(|e| Error::Tty(e.to_string()))?;
-        crate::rootfs::mount_console(&pty.name)?;
-        Some(pty)
-    } else {
-        None
-    };
-    // Sysctls before /proc/sys becomes read-only (readonlyPaths).
-    for (k, v) in &a.sysctl {
-        let p = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&p, v).ctx(|| format!("linux.sysctl: write {p}"))?;
-    }
-    crate::rootfs::finish(&a.rootfs)?;
-
-    // 7. Limits, privileges, seccomp.
-    a.exec.set_rlimits()?;
-    let nnp = a.exec.no_new_privileges;
-    let mut notify_fd = None;
-    if let Some(f) = &a.seccomp {
-        if !nnp {
-            // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN,
-            // which the user change may drop: load it now.
-            notify_fd = crate::seccomp::load(f).map_err(|e| Error::Seccomp(e.to_string()))?;
+        if self.state == 1 && complete_needed {
+            match chan.recv_in_child()? {
+                ToChild::CgroupDone => {}
+                m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
+            }
+            unshare_cgroupns()?;
+            self.state = 2;
         }
+        Ok(())
     }
-    a.caps.drop_bounding()?;
-    // Tried as root first (a cwd only root may enter), then again as the
-    // container user below, which is the one that must succeed.
-    let _ = nix::unistd::chdir(&a.exec.cwd);
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
-    a.exec.switch_user(setgroups_allowed)?;
-    a.caps.apply()?;
-    nix::unistd::chdir(&a.exec.cwd).ctx(|| format!("chdir to process.cwd {}", a.exec.cwd.display()))?;
-    if nnp {
-        // SAFETY: plain integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
-            return Err(Error::io("prctl(PR_SET_NO_NEW_PRIVS)", std::io::Error::last_os_error()));
-        }
-        if let Some(f) = a.seccomp.as_ref().filter(|f| f.needs_listener) {
-            notify_fd = crate::seccomp::load(f).map_err(|e| Error::Seccomp(e.to_string()))?;
-        }
-    }
-    if let Some(fd) = &notify_fd {
-        chan.send_fd_to_parent(fd.as_fd())?;
-    }
-    drop(notify_fd);
-    let path = a.exec.find_executable()?;
-    let mut env = a.exec.env.clone();
-    if let Some(home) = a.exec.home_env() {
-        env.push(home);
-    }
-    if let Some(pty) = console {
-        crate::tty::make_controlling(pty.slave).map_err(|e| Error::Tty(e.to_string()))?;
-    }
-
-    // 8. Ready; wait for `start`.
-    chan.send_to_parent(&ToParent::Ready)?;
-    wait_for_start(&a.fifo)?;
-
-    // 9. Exec.
-    crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json)?;
-    if let Some(f) = a.seccomp.as_ref().filter(|f| nnp && !f.needs_listener) {
-        // Loaded as late as possible, so the filter only sees the container.
-        crate::seccomp::load(f).map_err(|e| Error::Seccomp(e.to_string()))?;
-    }
-    crate::sys::cloexec_from(3 + a.preserve_fds).ctx(|| "close the runtime's descriptors".into())?;
-    let err = nix::unistd::execve(&path, &a.exec.args, &env).unwrap_err();
-    Err(Error::Init(format!("unable to start container process: exec {:?}: {}", path, err.desc().to_lowercase())))
 }
 
 /// Blocks until `start` writes to exec.fifo (or gives up and closes it).

@@ -159,6 +159,7 @@ impl ExecPlan {
         } else if !self.additional_gids.is_empty() {
             return Err(Error::Init("process.user.additionalGids: setgroups is denied in this user namespace".into()));
         }
+        self.fix_stdio_owner();
         let g = Gid::from_raw(self.gid);
         nix::unistd::setresgid(g, g, g).map_err(|e| Error::errno(format!("setgid {}", self.gid), e))?;
         let u = Uid::from_raw(self.uid);
@@ -171,6 +172,22 @@ impl ExecPlan {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
         }
         Ok(())
+    }
+
+    /// Gives the container user its stdio (a pty made by root, a pipe): the
+    /// owner uid changes, the group stays (a devpts `gid=` option), as with
+    /// runc. /dev/null and descriptors that cannot be changed are left alone.
+    fn fix_stdio_owner(&self) {
+        let null = nix::sys::stat::stat("/dev/null").ok().map(|s| s.st_rdev);
+        for fd in 0..3 {
+            // SAFETY: fstat/fchown on a descriptor number we do not own are
+            // harmless; a closed one fails with EBADF.
+            let Ok(st) = nix::sys::stat::fstat(fd) else { continue };
+            if st.st_uid == self.uid || (Some(st.st_rdev) == null && st.st_mode & libc::S_IFMT == libc::S_IFCHR) {
+                continue;
+            }
+            unsafe { libc::fchown(fd, self.uid, st.st_gid) };
+        }
     }
 
     /// Finds args[0] inside the container the way runc (Go's exec.LookPath)

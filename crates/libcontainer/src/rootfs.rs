@@ -32,6 +32,10 @@ pub struct RootfsPlan {
     pub readonly_paths: Vec<String>,
     pub in_userns: bool,
     pub new_cgroupns: bool,
+    /// False when the container shares the runtime's mount namespace (no
+    /// `mount` entry in linux.namespaces): the mounts land on the host, the
+    /// root is entered with chroot, and `delete` removes them.
+    pub new_mountns: bool,
     /// For `cgroup` mounts: (hierarchy name, container's host dir).
     pub cgroup_dirs: Vec<(String, PathBuf)>,
     /// For idmapped mounts, by index in `mounts`: the detached, id-mapped
@@ -39,6 +43,31 @@ pub struct RootfsPlan {
     /// host's user namespace, which owns the mapping namespace); the init
     /// only attaches it.
     pub idmap_trees: Vec<Option<OwnedFd>>,
+    /// For bind mounts into a new user namespace, by index in `mounts`: the
+    /// source opened (O_PATH) by the runtime before the clone, since the
+    /// namespace's root may not be allowed to reach it (as runc does).
+    pub bind_sources: Vec<Option<OwnedFd>>,
+}
+
+/// O_PATH descriptors of the bind mounts' sources, opened with the
+/// runtime's own credentials (see [`RootfsPlan::bind_sources`]).
+pub fn open_bind_sources(mounts: &[Mount], bundle: &Path) -> Result<Vec<Option<OwnedFd>>> {
+    let mut out = Vec::with_capacity(mounts.len());
+    for (i, m) in mounts.iter().enumerate() {
+        let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
+        let bind = opts.flags.contains(MsFlags::MS_BIND) || m.typ().as_deref() == Some("bind");
+        match m.source() {
+            Some(src) if bind && !opts.idmap => {
+                let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
+                let fd = nix::fcntl::open(&src, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
+                    .ctx(|| format!("mounts[{i}]: bind source {}", src.display()))?;
+                // SAFETY: `open` just returned this descriptor.
+                out.push(Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }));
+            }
+            _ => out.push(None),
+        }
+    }
+    Ok(out)
 }
 
 /// Detached id-mapped copies of the sources of `idmap`/`ridmap` mounts.
@@ -226,15 +255,21 @@ fn locked_flags(fd: &OwnedFd) -> MsFlags {
 pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     // Keep our mounts from propagating to the host. A shared or unbindable
     // root (rootfsPropagation) is set after pivot_root, which refuses both.
+    // (In the host's mount namespace, the host's propagation is left alone.)
     let root_prop = match plan.propagation {
         Some(p) if p.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE) => p,
         _ => MsFlags::MS_SLAVE,
     };
-    mount(None::<&str>, "/", None::<&str>, root_prop | MsFlags::MS_REC, None::<&str>).ctx(|| "set propagation of /".into())?;
-    // pivot_root needs the new root to be a mount point whose parent is not shared.
+    if plan.new_mountns {
+        mount(None::<&str>, "/", None::<&str>, root_prop | MsFlags::MS_REC, None::<&str>).ctx(|| "set propagation of /".into())?;
+    }
+    // pivot_root needs the new root to be a mount point whose parent is not
+    // shared; a read-only root is a remount of this bind in any case.
     mount(Some(&plan.rootfs), &plan.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .ctx(|| format!("bind mount the rootfs {}", plan.rootfs.display()))?;
-    make_parent_private(&plan.rootfs)?;
+    if plan.new_mountns {
+        make_parent_private(&plan.rootfs)?;
+    }
 
     let root = Root::open(&plan.rootfs).ctx(|| format!("open rootfs {}", plan.rootfs.display()))?;
     let mut dev_ro = false;
@@ -243,7 +278,8 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
             cgroup_ready()?;
         }
         let tree = plan.idmap_trees.get(i).and_then(|u| u.as_ref());
-        mount_one(&root, plan, m, tree).map_err(|e| match e {
+        let src_fd = plan.bind_sources.get(i).and_then(|u| u.as_ref());
+        mount_one(&root, plan, m, tree, src_fd).map_err(|e| match e {
             Error::Io { what, source } => Error::Io { what: format!("mounts[{i}] ({}): {what}", m.destination().display()), source },
             e => e,
         })?;
@@ -261,6 +297,54 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
     Ok(())
 }
 
+/// The mounts at or below `dir` in our mount namespace: (mount id, mount
+/// point), from /proc/self/mountinfo (mount points unescaped).
+pub fn mounts_under(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let id = f.next()?.parse().ok()?;
+            let mp = PathBuf::from(unescape_mountinfo(f.nth(3)?));
+            mp.starts_with(dir).then_some((id, mp))
+        })
+        .collect()
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// For a container that shared the host's mount namespace: detaches every
+/// mount below its rootfs that was not there before `create` (`before`),
+/// deepest first.
+pub fn unmount_new(rootfs: &Path, before: &[u64]) {
+    for _ in 0..4 {
+        let mut new: Vec<PathBuf> = mounts_under(rootfs).into_iter().filter(|(id, _)| !before.contains(id)).map(|(_, mp)| mp).collect();
+        if new.is_empty() {
+            return;
+        }
+        new.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+        for mp in new {
+            if let Err(e) = umount2(&mp, MntFlags::MNT_DETACH) {
+                tracing::warn!("unmount {}: {e}", mp.display());
+            }
+        }
+    }
+}
+
 /// Makes the mount holding `path`'s parent private, as pivot_root requires.
 fn make_parent_private(rootfs: &Path) -> Result<()> {
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
@@ -276,7 +360,7 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
     mount(None::<&str>, target, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx(|| format!("make {target} private"))
 }
 
-fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, idmapped: Option<&OwnedFd>) -> Result<()> {
+fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, idmapped: Option<&OwnedFd>, src_fd: Option<&OwnedFd>) -> Result<()> {
     let dest = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
@@ -290,13 +374,19 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, idmapped: Option<&OwnedF
     let target = if bind {
         let src = m.source().as_ref().ok_or_else(|| Error::config("mounts.source", format!("bind mount on {} has no source", dest.display())))?;
         let src = if src.is_absolute() { src.clone() } else { plan.bundle.join(src) };
-        let meta = std::fs::metadata(&src).ctx(|| format!("bind source {}", src.display()))?;
-        let target = root.mkdir_all(dest, !meta.is_dir(), 0o755).ctx(|| "create mount point".into())?;
+        let is_dir = match src_fd {
+            Some(fd) => nix::sys::stat::fstat(fd.as_raw_fd()).map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR).ctx(|| format!("bind source {}", src.display()))?,
+            None => std::fs::metadata(&src).ctx(|| format!("bind source {}", src.display()))?.is_dir(),
+        };
+        let target = root.mkdir_all(dest, !is_dir, 0o755).ctx(|| "create mount point".into())?;
+        // The descriptor the runtime opened, through its magic link.
+        let src_path = src_fd.map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()));
         let rec = opts.flags & MsFlags::MS_REC;
         if let Some(tree) = idmapped {
             crate::sys::move_mount_to(std::os::fd::AsFd::as_fd(tree), std::os::fd::AsFd::as_fd(&target)).ctx(|| format!("attach idmapped {}", src.display()))?;
         } else {
-            do_mount(Some(src.to_str().unwrap_or_default()), &target, None, MsFlags::MS_BIND | rec, None).ctx(|| format!("bind {}", src.display()))?;
+            let from = src_path.as_deref().unwrap_or(src.to_str().unwrap_or_default());
+            do_mount(Some(from), &target, None, MsFlags::MS_BIND | rec, None).ctx(|| format!("bind {}", src.display()))?;
         }
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         let target = root.resolve(dest).ctx(|| "reopen mount point".into())?;
@@ -310,7 +400,12 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, idmapped: Option<&OwnedF
         target
     } else {
         let target = root.mkdir_all(dest, false, 0o755).ctx(|| "create mount point".into())?;
-        let flags = opts.flags - MsFlags::MS_REMOUNT;
+        let mut flags = opts.flags - MsFlags::MS_REMOUNT;
+        if dest == Path::new("/dev") {
+            // A read-only /dev is made so by `prepare` once the mounts, nodes
+            // and symlinks below it exist.
+            flags -= MsFlags::MS_RDONLY;
+        }
         match typ {
             "cgroup" | "cgroup2" => mount_cgroup(root, plan, dest, &target, flags)?,
             _ => {
@@ -395,7 +490,15 @@ fn mount_cgroup(root: &Root, plan: &RootfsPlan, dest: &Path, target: &OwnedFd, f
 
 /// Switches the root to the rootfs: pivot_root, or with `--no-pivot` a move
 /// mount and chroot (for ramdisk roots where pivot_root is impossible).
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+pub fn pivot(rootfs: &Path, no_pivot: bool, new_mountns: bool) -> Result<()> {
+    if !new_mountns {
+        // The host's mount namespace: neither pivot_root nor a move of the
+        // host's mounts, only a chroot (as runc does).
+        nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
+        nix::unistd::chroot(".").ctx(|| "chroot".into())?;
+        nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
+        return Ok(());
+    }
     if no_pivot {
         nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
         mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).ctx(|| "move the rootfs onto /".into())?;

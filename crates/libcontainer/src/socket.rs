@@ -163,25 +163,20 @@ pub fn seccomp_process_state(
 /// process, the fd sent with `SCM_RIGHTS` in the first message together with
 /// the container process state JSON (see [`seccomp_process_state`]), then
 /// the connection is closed.
-pub fn send_seccomp_notify(
-    listener_path: &Path,
-    notify_fd: BorrowedFd<'_>,
-    state_json: &[u8],
-) -> io::Result<()> {
-    let context = |what: &str, e: io::Error| {
-        io::Error::new(
-            e.kind(),
-            format!("{what} seccomp listener {}: {e}", listener_path.display()),
-        )
-    };
-    let stream = UnixStream::connect(listener_path).map_err(|e| context("connecting to", e))?;
-    send_fd(stream.as_fd(), notify_fd, state_json).map_err(|e| context("sending to", e))?;
-    // Closing is what tells the agent the message is complete; a peer that
-    // already went away is not an error at this point.
-    match stream.shutdown(Shutdown::Both) {
-        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(context("closing", e)),
+pub fn send_seccomp_notify(listener_path: &Path, notify_fd: BorrowedFd<'_>, state_json: &[u8]) -> crate::Result<()> {
+    // runc's wording (callers and its tests match on it), without Rust's
+    // "(os error N)" suffix.
+    let p = listener_path.display();
+    let stream = UnixStream::connect(listener_path).map_err(|e| {
+        crate::Error::Init(format!("failed to connect with seccomp agent specified in the seccomp profile: dial unix {p}: connect: {}", crate::error::strerror(&e)))
+    })?;
+    let sent = send_fd(stream.as_fd(), notify_fd, state_json).and_then(|_| match stream.shutdown(Shutdown::Both) {
+        // Closing is what tells the agent the message is complete; a peer
+        // that already went away is not an error at this point.
+        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
         _ => Ok(()),
-    }
+    });
+    sent.map_err(|e| crate::Error::Init(format!("cannot send seccomp fd to {p}: {}", crate::error::strerror(&e))))
 }
 
 #[cfg(test)]

@@ -80,6 +80,11 @@ pub struct State {
     /// Whether the container has its own pid namespace (then killing the
     /// init kills everything; otherwise `delete` must sweep the cgroup).
     pub own_pid_ns: bool,
+    /// Without a mount namespace of its own: the ids of the host's mounts
+    /// below the rootfs before `create` (the others are skiff's, removed by
+    /// `delete`).
+    #[serde(default)]
+    pub host_mounts: Option<Vec<u64>>,
     #[serde(default)]
     pub poststop: Vec<oci_spec::runtime::Hook>,
     #[serde(default)]
@@ -107,19 +112,36 @@ impl State {
     }
 
     /// The runtime-spec state object (what `skiff state` prints and hooks read).
-    pub fn to_oci(&self, status: Status) -> serde_json::Value {
-        serde_json::json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "pid": if status == Status::Stopped { 0 } else { self.pid },
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": self.owner,
-            "annotations": self.annotations,
-        })
+    pub fn to_oci(&self, status: Status) -> OciState {
+        OciState {
+            oci_version: self.oci_version.clone(),
+            id: self.id.clone(),
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            annotations: self.annotations.clone(),
+            owner: self.owner.clone(),
+        }
     }
+}
+
+/// The state as `state` and `list --format json` print it: runc's keys in
+/// runc's order, `annotations` left out when empty.
+#[derive(Clone, Debug, Serialize)]
+pub struct OciState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+    pub owner: String,
 }
 
 /// Checks a container id the way runc does: letters, digits, `_ + - .`,

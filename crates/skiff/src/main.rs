@@ -135,7 +135,7 @@ fn main() -> ExitCode {
         Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
             Ok(f) => Some(f),
             Err(e) => {
-                eprintln!("skiff: open log file {}: {e}", p.display());
+                eprintln!("skiff: open log file {}: {}", p.display(), libcontainer::error::strerror(&e));
                 return ExitCode::from(1);
             }
         },
@@ -148,6 +148,7 @@ fn main() -> ExitCode {
     match run(&cli, command) {
         Ok(code) => ExitCode::from(code),
         Err(msg) => {
+            let msg = libcontainer::error::runc_wording(&msg);
             tracing::error!("{msg}");
             if to_file {
                 eprintln!("{msg}");
@@ -207,7 +208,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             }
             let spec = libcontainer::spec::default_spec(*rootless);
             let text = serde_json::to_string_pretty(&spec).expect("json");
-            std::fs::write(&path, text + "\n").map_err(|e| format!("write {}: {e}", path.display()))?;
+            std::fs::write(&path, text + "\n").map_err(|e| format!("write {}: {}", path.display(), libcontainer::error::strerror(&e)))?;
             Ok(0)
         }
         Command::Create(a) => {
@@ -311,7 +312,7 @@ fn print_table(list: &[(libcontainer::state::State, libcontainer::state::Status)
 /// A signal by number, by name, or by name without the SIG prefix.
 fn parse_signal(s: &str) -> Result<i32, String> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         return Err(format!("invalid signal number {n}"));
