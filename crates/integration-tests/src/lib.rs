@@ -439,7 +439,7 @@ impl TestEnv {
             .expect("cp rootfs");
         assert!(out.status.success(), "copy rootfs: {}", String::from_utf8_lossy(&out.stderr));
         let id = format!("it-{token}");
-        let env = TestEnv {
+        TestEnv {
             name: name.to_string(),
             marker: token.clone(),
             token,
@@ -453,8 +453,7 @@ impl TestEnv {
             ids: RefCell::new(vec![id]),
             pids: RefCell::new(Vec::new()),
             cleanups: RefCell::new(Vec::new()),
-        };
-        env
+        }
     }
 
     /// A further unique container id (cleaned up on drop like the primary one).
@@ -1028,6 +1027,30 @@ pub fn cap_mask(status: &str, field: &str) -> Option<u64> {
 }
 
 /// Receive one file descriptor sent with SCM_RIGHTS over a unix socket.
+/// Accepts one connection on `listener` (within `timeout`) and receives one
+/// fd over it (a console socket, a seccomp agent's socket).
+pub fn spawn_fd_receiver(listener: std::os::unix::net::UnixListener, timeout: Duration) -> std::thread::JoinHandle<Result<OwnedFd, String>> {
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        let stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if start.elapsed() > timeout {
+                        return Err("nobody connected to the socket".into());
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+        stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        recv_fd(&stream).map_err(|e| format!("recvmsg: {e}"))
+    })
+}
+
 pub fn recv_fd(sock: &impl AsRawFd) -> std::io::Result<OwnedFd> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; 4096];

@@ -5,30 +5,7 @@ use serde_json::json;
 use skiff_integration_tests::*;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
-use std::time::{Duration, Instant};
-
-/// Accept one connection on `listener` (within `timeout`) and receive one fd.
-fn spawn_receiver(listener: UnixListener, timeout: Duration) -> std::thread::JoinHandle<Result<OwnedFd, String>> {
-    std::thread::spawn(move || {
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let start = Instant::now();
-        let stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if start.elapsed() > timeout {
-                        return Err("nobody connected to the console socket".into());
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        };
-        stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-        stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-        recv_fd(&stream).map_err(|e| format!("recvmsg: {e}"))
-    })
-}
+use std::time::Duration;
 
 fn console_env(name: &str, script: &str) -> (TestEnv, String, std::thread::JoinHandle<Result<OwnedFd, String>>) {
     let mut env = TestEnv::new(name);
@@ -37,7 +14,7 @@ fn console_env(name: &str, script: &str) -> (TestEnv, String, std::thread::JoinH
     env.set_sh(script);
     let sock = env.dir.join("console.sock");
     let listener = UnixListener::bind(&sock).expect("bind console socket");
-    let rx = spawn_receiver(listener, Duration::from_secs(20));
+    let rx = spawn_fd_receiver(listener, Duration::from_secs(20));
     (env, sock.to_string_lossy().into_owned(), rx)
 }
 

@@ -99,18 +99,6 @@ impl Error {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn os_error_suffixes_become_runc_wording() {
-        let e = std::io::Error::from_raw_os_error(2);
-        assert_eq!(super::runc_wording(&format!("open /x: {e}")), "open /x: no such file or directory");
-        assert_eq!(super::runc_wording("plain message"), "plain message");
-        let e13 = std::io::Error::from_raw_os_error(13);
-        assert_eq!(super::runc_wording(&format!("a: {e}; b: {e13}")), "a: no such file or directory; b: permission denied");
-    }
-}
-
 /// Adds "what was being done" to an `io::Result` or `nix::Result`.
 pub trait Context<T> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
@@ -125,5 +113,17 @@ impl<T> Context<T> for std::result::Result<T, io::Error> {
 impl<T> Context<T> for nix::Result<T> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|e| Error::errno(what(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn os_error_suffixes_become_runc_wording() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(super::runc_wording(&format!("open /x: {e}")), "open /x: no such file or directory");
+        assert_eq!(super::runc_wording("plain message"), "plain message");
+        let e13 = std::io::Error::from_raw_os_error(13);
+        assert_eq!(super::runc_wording(&format!("a: {e}; b: {e13}")), "a: no such file or directory; b: permission denied");
     }
 }

@@ -38,6 +38,23 @@ pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Vec<String
         .collect()
 }
 
+/// Waits for the hook with its timeout (-1: none): on a pidfd, or, where the
+/// seccomp filter refuses pidfd_open, by checking every few milliseconds.
+fn wait_exit(child: &mut std::process::Child, timeout_ms: i32) -> std::result::Result<bool, String> {
+    if let Ok(pidfd) = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(child.id() as i32)) {
+        return crate::sys::pidfd_wait_exit(pidfd.as_fd(), timeout_ms).map_err(|e| e.to_string());
+    }
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return Ok(true),
+            Ok(None) if timeout_ms >= 0 && start.elapsed().as_millis() >= timeout_ms as u128 => return Ok(false),
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(2)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, dir: Option<&Path>) -> std::result::Result<(), String> {
     let args = h.args().clone().unwrap_or_default();
     // A relative path names a file relative to the working directory, never
@@ -72,6 +89,12 @@ fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, d
     let mut out = std::fs::File::from(out);
     let out2 = out.try_clone().map_err(|e| e.to_string())?;
     cmd.stdin(Stdio::piped()).stdout(Stdio::from(out2.try_clone().map_err(|e| e.to_string())?)).stderr(Stdio::from(out2));
+    // A plain fork, not posix_spawn: the startContainer hooks run under the
+    // container's seccomp filter, and profiles (upstream runtime-tools',
+    // Docker's older ones) refuse clone3 with EPERM, where glibc's
+    // posix_spawn gives up instead of falling back to clone.
+    // SAFETY: the closure does nothing, so it is async-signal-safe.
+    unsafe { cmd.pre_exec(|| Ok(())) };
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin must not fail the hook.
@@ -82,8 +105,7 @@ fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, d
         Some(_) => return Err("timeout must be greater than zero".into()),
         None => -1,
     };
-    let pidfd = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(child.id() as i32)).map_err(|e| e.to_string())?;
-    let exited = crate::sys::pidfd_wait_exit(pidfd.as_fd(), timeout_ms).map_err(|e| e.to_string())?;
+    let exited = wait_exit(&mut child, timeout_ms)?;
     if !exited {
         let _ = child.kill();
         let _ = child.wait();

@@ -139,13 +139,15 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     // 7. Limits, the user, the working directory, the executable: all the
     //    runtime's own work, done before the container's filter exists.
     a.exec.set_rlimits()?;
+    if let Some(pty) = console {
+        // The pty becomes stdio before the user change, which gives it to
+        // the container user.
+        crate::tty::make_controlling(pty.slave).map_err(|e| Error::Tty(e.to_string()))?;
+    }
     let path = finalize_process(a)?;
     let mut env = a.exec.env.clone();
     if let Some(home) = a.exec.home_env() {
         env.push(home);
-    }
-    if let Some(pty) = console {
-        crate::tty::make_controlling(pty.slave).map_err(|e| Error::Tty(e.to_string()))?;
     }
     // Nothing the runtime opened may reach the container's process: every
     // descriptor past stdio and the preserved ones is close-on-exec from now.

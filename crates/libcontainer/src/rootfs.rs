@@ -43,14 +43,16 @@ pub struct RootfsPlan {
     /// host's user namespace, which owns the mapping namespace); the init
     /// only attaches it.
     pub idmap_trees: Vec<Option<OwnedFd>>,
-    /// For bind mounts into a new user namespace, by index in `mounts`: the
-    /// source opened (O_PATH) by the runtime before the clone, since the
-    /// namespace's root may not be allowed to reach it (as runc does).
+    /// For bind mounts into a new user namespace, by index in `mounts`: a
+    /// detached copy of the source made by the runtime before the clone,
+    /// since the namespace's root may not be allowed to reach it (runc too
+    /// opens these sources with the host's credentials).
     pub bind_sources: Vec<Option<OwnedFd>>,
 }
 
-/// O_PATH descriptors of the bind mounts' sources, opened with the
-/// runtime's own credentials (see [`RootfsPlan::bind_sources`]).
+/// Detached copies (open_tree) of the bind mounts' sources, made with the
+/// runtime's own credentials (see [`RootfsPlan::bind_sources`]); the init
+/// attaches them as it does idmapped ones.
 pub fn open_bind_sources(mounts: &[Mount], bundle: &Path) -> Result<Vec<Option<OwnedFd>>> {
     let mut out = Vec::with_capacity(mounts.len());
     for (i, m) in mounts.iter().enumerate() {
@@ -59,10 +61,9 @@ pub fn open_bind_sources(mounts: &[Mount], bundle: &Path) -> Result<Vec<Option<O
         match m.source() {
             Some(src) if bind && !opts.idmap => {
                 let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
-                let fd = nix::fcntl::open(&src, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-                    .ctx(|| format!("mounts[{i}]: bind source {}", src.display()))?;
-                // SAFETY: `open` just returned this descriptor.
-                out.push(Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }));
+                let csrc = CString::new(src.as_os_str().as_encoded_bytes()).map_err(|_| Error::config(format!("mounts[{i}].source"), "contains a NUL byte"))?;
+                let tree = crate::sys::open_tree_clone(&csrc, opts.flags.contains(MsFlags::MS_REC)).ctx(|| format!("mounts[{i}]: bind source {}", src.display()))?;
+                out.push(Some(tree));
             }
             _ => out.push(None),
         }
@@ -277,9 +278,8 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
         if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
             cgroup_ready()?;
         }
-        let tree = plan.idmap_trees.get(i).and_then(|u| u.as_ref());
-        let src_fd = plan.bind_sources.get(i).and_then(|u| u.as_ref());
-        mount_one(&root, plan, m, tree, src_fd).map_err(|e| match e {
+        let tree = plan.idmap_trees.get(i).and_then(|u| u.as_ref()).or_else(|| plan.bind_sources.get(i).and_then(|u| u.as_ref()));
+        mount_one(&root, plan, m, tree).map_err(|e| match e {
             Error::Io { what, source } => Error::Io { what: format!("mounts[{i}] ({}): {what}", m.destination().display()), source },
             e => e,
         })?;
@@ -360,7 +360,9 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
     mount(None::<&str>, target, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx(|| format!("make {target} private"))
 }
 
-fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, idmapped: Option<&OwnedFd>, src_fd: Option<&OwnedFd>) -> Result<()> {
+/// One entry of `mounts`; `tree` is a detached copy of a bind mount's source
+/// made by the runtime (idmapped, or for a user namespace), attached as is.
+fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) -> Result<()> {
     let dest = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
@@ -374,19 +376,16 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, idmapped: Option<&OwnedF
     let target = if bind {
         let src = m.source().as_ref().ok_or_else(|| Error::config("mounts.source", format!("bind mount on {} has no source", dest.display())))?;
         let src = if src.is_absolute() { src.clone() } else { plan.bundle.join(src) };
-        let is_dir = match src_fd {
+        let is_dir = match tree {
             Some(fd) => nix::sys::stat::fstat(fd.as_raw_fd()).map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR).ctx(|| format!("bind source {}", src.display()))?,
             None => std::fs::metadata(&src).ctx(|| format!("bind source {}", src.display()))?.is_dir(),
         };
         let target = root.mkdir_all(dest, !is_dir, 0o755).ctx(|| "create mount point".into())?;
-        // The descriptor the runtime opened, through its magic link.
-        let src_path = src_fd.map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()));
         let rec = opts.flags & MsFlags::MS_REC;
-        if let Some(tree) = idmapped {
-            crate::sys::move_mount_to(std::os::fd::AsFd::as_fd(tree), std::os::fd::AsFd::as_fd(&target)).ctx(|| format!("attach idmapped {}", src.display()))?;
+        if let Some(tree) = tree {
+            crate::sys::move_mount_to(std::os::fd::AsFd::as_fd(tree), std::os::fd::AsFd::as_fd(&target)).ctx(|| format!("attach {}", src.display()))?;
         } else {
-            let from = src_path.as_deref().unwrap_or(src.to_str().unwrap_or_default());
-            do_mount(Some(from), &target, None, MsFlags::MS_BIND | rec, None).ctx(|| format!("bind {}", src.display()))?;
+            do_mount(Some(src.to_str().unwrap_or_default()), &target, None, MsFlags::MS_BIND | rec, None).ctx(|| format!("bind {}", src.display()))?;
         }
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         let target = root.resolve(dest).ctx(|| "reopen mount point".into())?;
