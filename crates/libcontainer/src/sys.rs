@@ -125,10 +125,45 @@ pub fn mount_setattr(dirfd: RawFd, path: &std::ffi::CStr, flags: u32, set: u64, 
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: plain integer arguments.
     let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        // Kernels before 5.11, or a seccomp filter of the host's that
+        // refuses it: mark each open descriptor instead.
+        Some(libc::ENOSYS | libc::EPERM | libc::EINVAL) => cloexec_each(first),
+        _ => Err(e),
+    }
+}
+
+fn cloexec_each(first: u32) -> io::Result<()> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &i32| fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number; one closed meanwhile (the
+        // directory's own) fails with EBADF, which is fine.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod cloexec_tests {
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn each_descriptor_becomes_close_on_exec() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let fd = f.as_raw_fd();
+        // SAFETY: clearing FD_CLOEXEC on our own descriptor.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        super::cloexec_each(fd as u32).unwrap();
+        // SAFETY: F_GETFD on our own descriptor.
+        assert_eq!(unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+    }
 }
 
 /// Joins a new, named session keyring (what `--no-new-keyring` skips).
