@@ -89,12 +89,16 @@ fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, d
     let mut out = std::fs::File::from(out);
     let out2 = out.try_clone().map_err(|e| e.to_string())?;
     cmd.stdin(Stdio::piped()).stdout(Stdio::from(out2.try_clone().map_err(|e| e.to_string())?)).stderr(Stdio::from(out2));
-    // A plain fork, not posix_spawn: the startContainer hooks run under the
-    // container's seccomp filter, and profiles (upstream runtime-tools',
-    // Docker's older ones) refuse clone3 with EPERM, where glibc's
-    // posix_spawn gives up instead of falling back to clone.
-    // SAFETY: the closure does nothing, so it is async-signal-safe.
-    unsafe { cmd.pre_exec(|| Ok(())) };
+    // A plain fork, not posix_spawn (pre_exec makes std fork): the
+    // startContainer hooks run under the container's seccomp filter, and
+    // profiles (upstream runtime-tools', Docker's older ones) refuse clone3
+    // with EPERM, where glibc's posix_spawn gives up instead of falling back
+    // to clone.
+    // In the child, nothing but stdio crosses into the hook: no descriptor
+    // the caller gave the runtime, none of the runtime's own.
+    // SAFETY: only system calls (close_range, or fcntl over /proc/self/fd in
+    // the copy of a single-threaded process) run between fork and exec.
+    unsafe { cmd.pre_exec(|| crate::sys::cloexec_from(3)) };
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin must not fail the hook.

@@ -124,15 +124,17 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
         let sock = a.console_socket.as_ref().ok_or_else(|| Error::Tty("no console socket".into()))?;
         let pty = crate::tty::open_console(a.console_size).map_err(|e| Error::Tty(e.to_string()))?;
         crate::tty::send_master(sock.as_fd(), &pty).map_err(|e| Error::Tty(e.to_string()))?;
-        crate::rootfs::mount_console(&pty.name)?;
+        crate::rootfs::mount_console(&pty.slave)?;
         Some(pty)
     } else {
         None
     };
+    // A procfs of our own (not the container's /proc, where a mount or a
+    // symlink could redirect a write), when there is something to do in it.
+    let proc = if !a.sysctl.is_empty() || a.rootfs.in_userns { Some(crate::procfs::Proc::new_private()?) } else { None };
     // Sysctls before /proc/sys becomes read-only (readonlyPaths).
     for (k, v) in &a.sysctl {
-        let p = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&p, v).ctx(|| format!("linux.sysctl: write {p}"))?;
+        proc.as_ref().expect("opened above").write_sysctl(k, v)?;
     }
     crate::rootfs::finish(&a.rootfs)?;
 
@@ -144,14 +146,21 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
         // the container user.
         crate::tty::make_controlling(pty.slave).map_err(|e| Error::Tty(e.to_string()))?;
     }
-    let path = finalize_process(a)?;
+    let setgroups_allowed = match &proc {
+        // Outside a user namespace setgroups is always allowed.
+        Some(p) if a.rootfs.in_userns => p.read_self("setgroups")?.trim() != "deny",
+        _ => true,
+    };
+    drop(proc);
+    let path = finalize_process(a, setgroups_allowed)?;
     let mut env = a.exec.env.clone();
     if let Some(home) = a.exec.home_env() {
         env.push(home);
     }
-    // Nothing the runtime opened may reach the container's process: every
-    // descriptor past stdio and the preserved ones is close-on-exec from now.
-    crate::sys::cloexec_from(3 + a.preserve_fds).ctx(|| "close the runtime's descriptors".into())?;
+    // Nothing the caller passed or the runtime opened may reach the
+    // container's process: every descriptor past stdio and the preserved
+    // ones is closed, but for our channel and exec.fifo (close-on-exec).
+    crate::sys::close_from_except(3 + a.preserve_fds, &[chan.fd().as_raw_fd(), a.fifo.as_raw_fd()]).ctx(|| "close the runtime's descriptors".into())?;
 
     // 8. With a seccomp listener, the filter goes in now and its fd straight
     //    to the runtime (for the agent), before any other system call that a
@@ -182,7 +191,7 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
 /// The user change and the working directory, as runc does them: the cwd is
 /// entered as root first (a directory only root may enter), and again as
 /// the container user only if that was refused. Returns the executable.
-fn finalize_process(a: &InitArgs) -> Result<CString> {
+fn finalize_process(a: &InitArgs, setgroups_allowed: bool) -> Result<CString> {
     let cwd_err = |e: nix::errno::Errno| Error::errno(format!("chdir to cwd ({:?}) set in config.json failed", a.exec.cwd.display().to_string()), e);
     let retry_cwd = match nix::unistd::chdir(&a.exec.cwd) {
         Ok(()) => false,
@@ -190,16 +199,17 @@ fn finalize_process(a: &InitArgs) -> Result<CString> {
         Err(e) => return Err(cwd_err(e)),
     };
     a.caps.drop_bounding()?;
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
     a.exec.switch_user(setgroups_allowed)?;
     if retry_cwd {
         nix::unistd::chdir(&a.exec.cwd).map_err(cwd_err)?;
     }
     // The kernel follows symlinks where a lexical check does not: make sure
     // the cwd really is inside the container's root (CVE-2024-21626).
+    let breakout = || Error::Init("current working directory is outside of container mount namespace root -- possible container breakout detected".into());
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => {}
-        Ok(p) => return Err(Error::Init(format!("current working directory is outside of container mount namespace root -- possible container breakout detected: {}", p.display()))),
+        // glibc reports a cwd outside the root ("(unreachable)/...") as ENOENT.
+        Ok(_) | Err(nix::errno::Errno::ENOENT) => return Err(breakout()),
         Err(e) => return Err(cwd_err(e)),
     }
     // Capabilities are kept (effective) until the filter is in: without

@@ -14,6 +14,7 @@
 //! - [`namespaces`], [`rootfs`], [`safe_path`], [`devices`], [`process`],
 //!   [`capabilities`], [`seccomp`], [`hooks`], [`tty`], [`cgroups`]: one
 //!   piece of container set-up each;
+//! - [`procfs`]: every access under `/proc` through a verified handle;
 //! - [`sys`]: raw system calls the `nix` crate does not wrap;
 //! - [`spec`]: the default `config.json` written by `skiff spec`.
 
@@ -28,6 +29,7 @@ pub mod hooks;
 pub mod init;
 pub mod namespaces;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod safe_path;
 pub mod seccomp;

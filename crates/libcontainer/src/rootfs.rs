@@ -281,6 +281,7 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
         let tree = plan.idmap_trees.get(i).and_then(|u| u.as_ref()).or_else(|| plan.bind_sources.get(i).and_then(|u| u.as_ref()));
         mount_one(&root, plan, m, tree).map_err(|e| match e {
             Error::Io { what, source } => Error::Io { what: format!("mounts[{i}] ({}): {what}", m.destination().display()), source },
+            Error::Config { field, reason } if field == "mounts" => Error::config(format!("mounts[{i}]"), reason),
             e => e,
         })?;
         if m.destination() == Path::new("/dev") && parse_options(m.options().as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_RDONLY) {
@@ -288,6 +289,7 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
         }
     }
     let has_devpts = plan.mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
+    verify_proc(plan)?;
     crate::devices::create_all(&root, &plan.devices, plan.in_userns)?;
     crate::devices::symlinks(&root, has_devpts)?;
     if dev_ro {
@@ -367,6 +369,9 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = opts.flags.contains(MsFlags::MS_BIND) || typ == "bind";
+    if matches!(typ, "proc" | "sysfs") {
+        ordinary_directory(root, dest, typ)?;
+    }
     if opts.idmap && !bind {
         return Err(Error::config("mounts.options", format!("idmap on {}: only bind mounts can be idmapped", dest.display())));
     }
@@ -381,6 +386,7 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
             None => std::fs::metadata(&src).ctx(|| format!("bind source {}", src.display()))?.is_dir(),
         };
         let target = root.mkdir_all(dest, !is_dir, 0o755).ctx(|| "create mount point".into())?;
+        check_proc_destination(plan, dest, &target, typ, bind, is_procfs_path(&src))?;
         let rec = opts.flags & MsFlags::MS_REC;
         if let Some(tree) = tree {
             crate::sys::move_mount_to(std::os::fd::AsFd::as_fd(tree), std::os::fd::AsFd::as_fd(&target)).ctx(|| format!("attach {}", src.display()))?;
@@ -399,6 +405,7 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
         target
     } else {
         let target = root.mkdir_all(dest, false, 0o755).ctx(|| "create mount point".into())?;
+        check_proc_destination(plan, dest, &target, typ, false, false)?;
         let mut flags = opts.flags - MsFlags::MS_REMOUNT;
         if dest == Path::new("/dev") {
             // A read-only /dev is made so by `prepare` once the mounts, nodes
@@ -423,6 +430,64 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
         let empty = CString::default();
         crate::sys::mount_setattr(target.as_raw_fd(), &empty, (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32, opts.rec_set, opts.rec_clr, 0, 0)
             .ctx(|| "set recursive mount attributes".into())?;
+    }
+    Ok(())
+}
+
+/// proc and sysfs go on a directory of the image, never through a symlink
+/// (runc refuses the same way).
+fn ordinary_directory(root: &Root, dest: &Path, typ: &str) -> Result<()> {
+    match root.open_at(dest, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW) {
+        Ok(fd) => {
+            let st = nix::sys::stat::fstat(fd.as_raw_fd()).ctx(|| format!("stat {}", dest.display()))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                return Err(Error::config("mounts", format!("filesystem {typ:?} must be mounted on ordinary directory ({} is not one)", dest.display())));
+            }
+            Ok(())
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        // A symlink on the way to the destination (ELOOP does not occur:
+        // only the last component is not followed).
+        Err(e) => Err(Error::io(format!("open {}", dest.display()), e)),
+    }
+}
+
+/// The files below /proc a bind mount may cover (what lxcfs provides).
+const PROC_FILES_ALLOWED: &[&str] =
+    &["cpuinfo", "diskstats", "meminfo", "stat", "swaps", "uptime", "loadavg", "slabinfo", "net/dev", "sys/kernel/ns_last_pid"];
+
+/// Where the destination really is, once resolved inside the rootfs
+/// (symlinks of the image followed): a mount there must not cover the
+/// container's procfs nor land inside it, except for a fresh proc mount (or
+/// a bind of a procfs) on /proc itself and the files lxcfs emulates.
+fn check_proc_destination(plan: &RootfsPlan, dest: &Path, target: &OwnedFd, typ: &str, bind: bool, src_is_procfs: bool) -> Result<()> {
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", target.as_raw_fd())).ctx(|| format!("resolve {}", dest.display()))?;
+    let Ok(rel) = real.strip_prefix(&plan.rootfs) else { return Ok(()) };
+    let Ok(inside) = rel.strip_prefix("proc") else { return Ok(()) };
+    if inside.as_os_str().is_empty() {
+        if (!bind && typ == "proc") || (bind && src_is_procfs) {
+            return Ok(());
+        }
+        return Err(Error::config("mounts", format!("{:?} cannot be mounted because it is not of type proc", dest.display().to_string())));
+    }
+    if PROC_FILES_ALLOWED.iter().any(|f| inside == Path::new(f)) {
+        return Ok(());
+    }
+    Err(Error::config("mounts", format!("{:?} cannot be mounted because it is inside /proc", dest.display().to_string())))
+}
+
+fn is_procfs_path(p: &Path) -> bool {
+    nix::sys::statfs::statfs(p).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+}
+
+/// After the mounts: what is at /proc, if config.json mounts one, really is
+/// a procfs (whatever the image or a volume did).
+pub fn verify_proc(plan: &RootfsPlan) -> Result<()> {
+    if !plan.mounts.iter().any(|m| m.destination() == Path::new("/proc")) {
+        return Ok(());
+    }
+    if !is_procfs_path(&plan.rootfs.join("proc")) {
+        return Err(Error::config("mounts", "/proc is not a procfs mount"));
     }
     Ok(())
 }
@@ -499,6 +564,7 @@ pub fn pivot(rootfs: &Path, no_pivot: bool, new_mountns: bool) -> Result<()> {
         return Ok(());
     }
     if no_pivot {
+        mask_host_proc_sys(rootfs)?;
         nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
         mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).ctx(|| "move the rootfs onto /".into())?;
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;
@@ -517,21 +583,55 @@ pub fn pivot(rootfs: &Path, no_pivot: bool, new_mountns: bool) -> Result<()> {
     Ok(())
 }
 
+/// Before a `--no-pivot` chroot: the host's procfs and sysfs mounts stay in
+/// the container's mount namespace, where they would let it mount a fresh,
+/// unmasked procfs (the kernel allows that when a full one is visible).
+/// Detach them, or cover them with an empty tmpfs where that is refused.
+fn mask_host_proc_sys(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo".into())?;
+    let mut targets: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let sep = f.iter().position(|x| *x == "-")?;
+            let fstype = *f.get(sep + 1)?;
+            let mp = PathBuf::from(unescape_mountinfo(f.get(4)?));
+            (matches!(fstype, "proc" | "sysfs") && !mp.starts_with(rootfs)).then_some(mp)
+        })
+        .collect();
+    // Deepest first, so that a parent is not detached under its children.
+    targets.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for mp in targets {
+        if umount2(&mp, MntFlags::MNT_DETACH).is_err() {
+            mount(Some("tmpfs"), &mp, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k")).ctx(|| format!("--no-pivot: mask the host's {}", mp.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// After pivot_root: masked paths, read-only paths, a read-only root.
 /// The root is the container's now, so plain paths cannot reach the host.
 pub fn finish(plan: &RootfsPlan) -> Result<()> {
+    let root = Root::open(Path::new("/")).ctx(|| "open /".into())?;
+    let mut null = None;
     for p in &plan.masked {
-        let meta = match std::fs::metadata(p) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+        // Resolved inside the root: a symlink of the image cannot send the
+        // mask elsewhere.
+        let target = match root.resolve(Path::new(p)) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(Error::io(format!("linux.maskedPaths: {p}"), e)),
         };
-        let r = if meta.is_dir() {
-            mount(Some("tmpfs"), p.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k"))
+        let st = nix::sys::stat::fstat(target.as_raw_fd()).ctx(|| format!("linux.maskedPaths: stat {p}"))?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            do_mount(Some("tmpfs"), &target, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k")).ctx(|| format!("linux.maskedPaths: mask {p}"))?;
         } else {
-            mount(Some("/dev/null"), p.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        };
-        r.ctx(|| format!("linux.maskedPaths: mask {p}"))?;
+            if null.is_none() {
+                null = Some(dev_null(&root)?);
+            }
+            let tree = crate::sys::open_tree_of(std::os::fd::AsFd::as_fd(null.as_ref().expect("set above"))).ctx(|| "linux.maskedPaths: clone /dev/null".into())?;
+            crate::sys::move_mount_to(std::os::fd::AsFd::as_fd(&tree), std::os::fd::AsFd::as_fd(&target)).ctx(|| format!("linux.maskedPaths: mask {p}"))?;
+        }
     }
     for p in &plan.readonly_paths {
         match std::fs::metadata(p) {
@@ -563,12 +663,42 @@ fn locked_flags_path(p: &str) -> MsFlags {
     }
 }
 
-/// Bind-mounts the console's pty slave on /dev/console (after pivot_root).
-pub fn mount_console(slave: &Path) -> Result<()> {
-    if std::fs::symlink_metadata("/dev/console").is_err() {
-        std::fs::File::create("/dev/console").ctx(|| "create /dev/console".into())?;
+/// The container's /dev/null, checked to be the null device (char 1:3)
+/// and not a symlink or a file the image put there (CVE-2025-31133 class).
+fn dev_null(root: &Root) -> Result<OwnedFd> {
+    let fd = root.open_at(Path::new("/dev/null"), nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW).ctx(|| "linux.maskedPaths: open /dev/null".into())?;
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).ctx(|| "linux.maskedPaths: stat /dev/null".into())?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        return Err(Error::config("linux.maskedPaths", "/dev/null is not the null device (char 1:3)"));
     }
-    mount(Some(slave), "/dev/console", None::<&str>, MsFlags::MS_BIND, None::<&str>).ctx(|| "bind the console on /dev/console".into())
+    Ok(fd)
+}
+
+/// Bind-mounts the console's pty slave (by its descriptor) on /dev/console
+/// (after pivot_root, before masked and read-only paths). /dev/console must
+/// be a file or device of the container's, never a symlink: the target is
+/// resolved without following one (CVE-2025-52565).
+pub fn mount_console(slave: &OwnedFd) -> Result<()> {
+    let root = Root::open(Path::new("/")).ctx(|| "open /".into())?;
+    let dev = root.mkdir_all(Path::new("/dev"), false, 0o755).ctx(|| "create /dev".into())?;
+    let target = match nix::fcntl::openat(Some(dev.as_raw_fd()), "console", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENOENT) => {
+            let fd = nix::fcntl::openat(Some(dev.as_raw_fd()), "console", nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o600))
+                .ctx(|| "create /dev/console".into())?;
+            let _ = nix::unistd::close(fd);
+            nix::fcntl::openat(Some(dev.as_raw_fd()), "console", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty()).ctx(|| "open /dev/console".into())?
+        }
+        Err(e) => return Err(Error::errno("open /dev/console", e)),
+    };
+    // SAFETY: `openat` just returned this descriptor.
+    let target = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(target) };
+    let st = nix::sys::stat::fstat(target.as_raw_fd()).ctx(|| "stat /dev/console".into())?;
+    if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) {
+        return Err(Error::Tty("/dev/console exists and is not a file or a device (a symlink?): refusing to mount the console on it".into()));
+    }
+    let tree = crate::sys::open_tree_of(std::os::fd::AsFd::as_fd(slave)).ctx(|| "clone the pty slave".into())?;
+    crate::sys::move_mount_to(std::os::fd::AsFd::as_fd(&tree), std::os::fd::AsFd::as_fd(&target)).ctx(|| "bind the console on /dev/console".into())
 }
 
 #[cfg(test)]

@@ -151,6 +151,37 @@ fn cloexec_each(first: u32) -> io::Result<()> {
 }
 
 #[cfg(test)]
+mod close_tests {
+    use std::os::fd::IntoRawFd;
+
+    #[test]
+    fn closes_all_but_the_kept() {
+        // In a child, so the test harness's own descriptors are left alone.
+        let a = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+        let b = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+        // SAFETY: the child makes only system calls (close_range does not
+        // allocate) before _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let ok = super::close_from_except(3, &[b]).is_ok()
+                    // SAFETY: F_GETFD on descriptor numbers.
+                    && unsafe { libc::fcntl(a, libc::F_GETFD) } < 0
+                    && unsafe { libc::fcntl(b, libc::F_GETFD) } >= 0;
+                // SAFETY: _exit in a forked child.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let st = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(st, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+        // SAFETY: closing the two descriptors this test opened.
+        unsafe { libc::close(a) };
+        unsafe { libc::close(b) };
+    }
+}
+
+#[cfg(test)]
 mod cloexec_tests {
     use std::os::fd::AsRawFd;
 
@@ -164,6 +195,43 @@ mod cloexec_tests {
         // SAFETY: F_GETFD on our own descriptor.
         assert_eq!(unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
     }
+}
+
+/// Closes every descriptor from `first` up except those in `keep` (the
+/// init's own channel and fifo, close-on-exec): nothing the caller passed
+/// or the runtime opened (a directory of the host, CVE-2024-21626) is still
+/// open when execve resolves the container's executable.
+pub fn close_from_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&k| k >= first as RawFd).map(|&k| k as u32).collect();
+    keep.sort_unstable();
+    let mut lo = first;
+    let mut ranges = Vec::with_capacity(keep.len() + 1);
+    for k in keep {
+        if k > lo {
+            ranges.push((lo, k - 1));
+        }
+        lo = k + 1;
+    }
+    ranges.push((lo, u32::MAX));
+    for (a, b) in ranges {
+        // SAFETY: plain integer arguments.
+        if unsafe { libc::syscall(libc::SYS_close_range, a, b, 0) } < 0 {
+            return close_each(a, b);
+        }
+    }
+    Ok(())
+}
+
+/// close_range refused (an old kernel, the host's seccomp filter): close
+/// what /proc/self/fd lists in [a, b].
+fn close_each(a: u32, b: u32) -> io::Result<()> {
+    let fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).filter(|fd| (a..=b).contains(fd)).collect();
+    for fd in fds {
+        // SAFETY: closing a descriptor number in the range we own; the
+        // directory's own (already closed) fails with EBADF.
+        unsafe { libc::close(fd as RawFd) };
+    }
+    Ok(())
 }
 
 /// Joins a new, named session keyring (what `--no-new-keyring` skips).
@@ -233,6 +301,20 @@ pub fn open_tree_clone(path: &std::ffi::CStr, recursive: bool) -> io::Result<Own
 }
 
 /// move_mount(2) of the detached tree `from` onto the directory `to`.
+/// A detached bind mount of what `fd` refers to (open_tree with
+/// OPEN_TREE_CLONE and AT_EMPTY_PATH): a mount source no path names.
+pub fn open_tree_of(fd: BorrowedFd) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: u32 = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | libc::AT_EMPTY_PATH as u32;
+    // SAFETY: a valid descriptor, an empty C string and integer flags.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just handed us this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
 pub fn move_mount_to(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
     const MOVE_MOUNT_F_EMPTY_PATH: u32 = 4;
     const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
