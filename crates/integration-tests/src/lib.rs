@@ -536,6 +536,23 @@ impl TestEnv {
         self.config["linux"]["namespaces"].as_array_mut().unwrap().push(ns);
     }
 
+    /// A new user namespace mapping 0-65535 to host 100000-165535, the
+    /// rootfs owned by the mapped root, and no mounts the mapped root may
+    /// not make (sysfs, cgroup).
+    pub fn set_userns(&mut self) {
+        self.set_namespace("user", None);
+        self.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        self.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        self.remove_mount("/sys/fs/cgroup");
+        self.remove_mount("/sys");
+        self.config["root"]["readonly"] = json!(false);
+        let out = Command::new("chown").args(["-R", "100000:100000"]).arg(&self.rootfs).output().expect("chown");
+        assert!(out.status.success(), "chown rootfs: {}", String::from_utf8_lossy(&out.stderr));
+        for d in [&self.dir, &self.bundle] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
     /// Remove the mount with destination `dest`.
     pub fn remove_mount(&mut self, dest: &str) {
         if let Some(a) = self.config["mounts"].as_array_mut() {

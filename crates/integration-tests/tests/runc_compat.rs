@@ -304,12 +304,7 @@ fn state_and_list_key_order() {
 
 fn userns_env(name: &str) -> TestEnv {
     let mut env = TestEnv::new(name);
-    env.set_namespace("user", None);
-    env.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.remove_mount("/sys/fs/cgroup");
-    env.remove_mount("/sys");
-    env.config["root"]["readonly"] = json!(false);
+    env.set_userns();
     env
 }
 
@@ -323,10 +318,6 @@ fn userns_bind_source_outside_its_reach() {
     fs::create_dir_all(private.join("data")).unwrap();
     fs::write(private.join("data/file"), "reachable").unwrap();
     fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
-    // The rootfs must be usable by the mapped root.
-    assert!(std::process::Command::new("chown").args(["-R", "100000:100000"]).arg(&env.rootfs).status().unwrap().success());
-    fs::set_permissions(&env.dir, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::set_permissions(&env.bundle, fs::Permissions::from_mode(0o755)).unwrap();
     env.add_mount(json!({"destination": "/data", "type": "bind", "source": private.join("data"), "options": ["rbind", "ro"]}));
     env.set_args(&["cat", "/data/file"]);
     let out = env.run(&[]);

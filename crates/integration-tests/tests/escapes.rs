@@ -1,0 +1,226 @@
+//! The container boundary against malicious bundles (project issue 7):
+//! mounts that would cover or land in /proc, images whose /proc, /sys,
+//! /dev/console or /dev/null are symlinks, descriptors leaking into hooks and the container (CVE-2024-21626). Each
+//! test builds its bundle, and checks that the attack is refused or
+//! contained and that the host is untouched. The same tests run against
+//! runc and crun (`SKIFF_BIN`); docs/security.md has the table.
+
+use serde_json::json;
+use skiff_integration_tests::*;
+use std::fs;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::time::Duration;
+
+const CORE_PATTERN: &str = "/proc/sys/kernel/core_pattern";
+
+fn core_pattern() -> String {
+    fs::read_to_string(CORE_PATTERN).unwrap_or_default()
+}
+
+/// The failed create left nothing, and the host's core_pattern is as before.
+#[track_caller]
+fn refused(env: &TestEnv, out: &Output, words: &[&str], core: &str) {
+    out.failed().stderr_mentions(words).short_error(3);
+    env.rt(&["delete", "--force", &env.id]);
+    env.assert_no_leftovers(&env.id);
+    assert_eq!(core_pattern(), core, "the host's core_pattern changed");
+}
+
+/// CVE-2019-19921 / CVE-2023-27561 class: a mount whose destination goes,
+/// through a symlink of the image, onto /proc.
+#[test]
+fn mount_through_a_symlink_onto_proc_is_refused() {
+    require_root!();
+    let mut env = TestEnv::new("esc-proc-symlink-dest");
+    std::os::unix::fs::symlink("/proc", env.rootfs.join("evil")).unwrap();
+    let vol = env.dir.join("vol");
+    fs::create_dir_all(&vol).unwrap();
+    env.add_mount(json!({"destination": "/evil", "type": "bind", "source": vol, "options": ["rbind"]}));
+    env.set_args(&["true"]);
+    let core = core_pattern();
+    let out = env.create();
+    refused(&env, &out, &["not of type proc"], &core);
+}
+
+/// A mount inside /proc (a volume over /proc/sys/net, which would let it
+/// redirect the runtime's sysctl writes: CVE-2025-52881 class) is refused;
+/// the files lxcfs provides may still be covered.
+#[test]
+fn mount_inside_proc_is_refused_but_lxcfs_files_are_allowed() {
+    require_root!();
+    let mut env = TestEnv::new("esc-proc-inside");
+    let vol = env.dir.join("net");
+    fs::create_dir_all(&vol).unwrap();
+    std::os::unix::fs::symlink(CORE_PATTERN, vol.join("x")).unwrap();
+    env.add_mount(json!({"destination": "/proc/sys/net", "type": "bind", "source": vol, "options": ["rbind"]}));
+    env.config["linux"]["sysctl"] = json!({"net.x": "|/bin/evil"});
+    env.set_args(&["true"]);
+    let core = core_pattern();
+    let out = env.create();
+    refused(&env, &out, &["inside /proc"], &core);
+
+    let mut env = TestEnv::new("esc-proc-lxcfs");
+    let up = env.dir.join("uptime");
+    fs::write(&up, "42.00 42.00\n").unwrap();
+    env.add_mount(json!({"destination": "/proc/uptime", "type": "bind", "source": up, "options": ["bind", "ro"]}));
+    env.set_args(&["cat", "/proc/uptime"]);
+    let out = env.run(&[]);
+    out.ok();
+    assert_eq!(out.stdout, "42.00 42.00\n");
+}
+
+/// CVE-2023-28642 class: an image whose /proc (or /sys) is a symlink.
+#[test]
+fn image_with_proc_or_sys_symlink_is_refused() {
+    require_root!();
+    for dir in ["proc", "sys"] {
+        let mut env = TestEnv::new(&format!("esc-{dir}-link"));
+        let p = env.rootfs.join(dir);
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(env.rootfs.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink("/elsewhere", &p).unwrap();
+        env.set_args(&["true"]);
+        let core = core_pattern();
+        let out = env.create();
+        refused(&env, &out, &["ordinary directory"], &core);
+        assert!(fs::read_dir(env.rootfs.join("elsewhere")).unwrap().next().is_none(), "something was mounted through the {dir} symlink");
+    }
+}
+
+/// CVE-2025-52565: with a terminal, the image's /dev/console is a symlink to
+/// core_pattern (no /dev tmpfs, so the image's /dev is used).
+#[test]
+fn console_symlink_is_not_followed() {
+    require_root!();
+    let mut env = TestEnv::new("esc-console-link");
+    env.remove_mount("/dev");
+    env.remove_mount("/dev/pts");
+    env.remove_mount("/dev/shm");
+    env.remove_mount("/dev/mqueue");
+    env.add_mount(json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}));
+    fs::create_dir_all(env.rootfs.join("dev")).unwrap();
+    let _ = fs::remove_file(env.rootfs.join("dev/console"));
+    std::os::unix::fs::symlink(CORE_PATTERN, env.rootfs.join("dev/console")).unwrap();
+    env.config["process"]["terminal"] = json!(true);
+    env.set_args(&["true"]);
+    let sock = env.dir.join("console.sock");
+    let _rx = spawn_fd_receiver(UnixListener::bind(&sock).unwrap(), Duration::from_secs(10));
+    let core = core_pattern();
+    let out = env.create_id(&env.id, &["--console-socket", sock.to_str().unwrap()]);
+    if out.success() {
+        // Contained (another runtime's answer): nothing may be mounted on
+        // the container's core_pattern.
+        let pid = env.state()["pid"].as_i64().unwrap();
+        let mi = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        assert!(!mi.contains(" /proc/sys/kernel/core_pattern "), "the pty was mounted on core_pattern:\n{mi}");
+        env.rt(&["delete", "--force", &env.id]).ok();
+    } else {
+        refused(&env, &out, &["console"], &core);
+    }
+    assert_eq!(core_pattern(), core);
+}
+
+/// CVE-2025-31133 class: the image's /dev/null is a symlink to
+/// core_pattern; masked paths must still get the real null device.
+#[test]
+fn masked_paths_use_the_real_null_device() {
+    require_root!();
+    let mut env = TestEnv::new("esc-dev-null-link");
+    env.remove_mount("/dev");
+    env.remove_mount("/dev/pts");
+    env.remove_mount("/dev/shm");
+    env.remove_mount("/dev/mqueue");
+    fs::create_dir_all(env.rootfs.join("dev")).unwrap();
+    let _ = fs::remove_file(env.rootfs.join("dev/null"));
+    std::os::unix::fs::symlink(CORE_PATTERN, env.rootfs.join("dev/null")).unwrap();
+    env.set_sh("stat -c %t:%T /proc/keys");
+    let core = core_pattern();
+    let out = env.run(&[]);
+    assert_eq!(core_pattern(), core, "the host's core_pattern changed");
+    if out.success() {
+        assert_eq!(out.stdout.lines().next(), Some("1:3"), "a masked path is not the null device: {}", out.describe());
+    } else {
+        out.failed().stderr_mentions(&["null"]);
+    }
+}
+
+/// The runtime run with descriptor 7 open (a shell's redirection): no hook
+/// and no container process gets it, nor any descriptor of the runtime's.
+#[test]
+fn descriptors_do_not_leak_into_hooks_or_the_container() {
+    require_root!();
+    let mut env = TestEnv::new("esc-fd-leak");
+    let log = env.bind_dir("fdlog", "/fdlog", false);
+    let d = log.to_string_lossy().into_owned();
+    env.config["hooks"] = json!({
+        "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("ls /proc/self/fd > {d}/prestart")]}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "ls /proc/self/fd > /fdlog/startContainer"]}]
+    });
+    env.set_sh("ls /proc/self/fd > /fdlog/process");
+    env.write_config();
+    let cmd = format!(
+        "exec 7</etc/hostname 8</; exec {} --root {} run --bundle {} {}",
+        runtime_bin().display(),
+        env.root.display(),
+        env.bundle.display(),
+        env.id
+    );
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg(cmd);
+    env.run_cmd(c).ok();
+    for f in ["prestart", "startContainer", "process"] {
+        let fds: Vec<u32> = fs::read_to_string(log.join(f)).unwrap_or_default().split_whitespace().filter_map(|s| s.parse().ok()).collect();
+        assert!(!fds.is_empty(), "{f}: no listing");
+        // 0-2, and the one ls opened for /proc/self/fd.
+        assert!(fds.iter().all(|&n| n <= 3), "{f} got descriptors {fds:?}");
+    }
+}
+
+/// CVE-2024-21626: process.cwd through a descriptor the runtime inherited.
+#[test]
+fn cwd_through_a_leaked_descriptor_is_refused() {
+    require_root!();
+    let mut env = TestEnv::new("esc-cwd-fd");
+    env.config["process"]["cwd"] = json!("/proc/self/fd/8");
+    env.set_sh("ls > /dev/null; echo RAN");
+    env.write_config();
+    let cmd = format!(
+        "exec 8</; exec {} --root {} run --bundle {} {}",
+        runtime_bin().display(),
+        env.root.display(),
+        env.bundle.display(),
+        env.id
+    );
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg(cmd);
+    let out = env.run_cmd(c);
+    assert!(!out.stdout.contains("RAN"), "the process ran with a host cwd: {}", out.describe());
+    out.failed();
+    env.rt(&["delete", "--force", &env.id]);
+    env.assert_no_leftovers(&env.id);
+}
+
+/// CVE-2024-21626, second form: the executable named through a descriptor
+/// the runtime inherited (a host directory).
+#[test]
+fn executable_through_a_leaked_descriptor_is_refused() {
+    require_root!();
+    let mut env = TestEnv::new("esc-exe-fd");
+    env.set_args(&["/proc/self/fd/8/bin/true"]);
+    env.write_config();
+    let cmd = format!(
+        "exec 8</; exec {} --root {} run --bundle {} {}",
+        runtime_bin().display(),
+        env.root.display(),
+        env.bundle.display(),
+        env.id
+    );
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg(cmd);
+    let out = env.run_cmd(c);
+    out.failed();
+    assert!(Path::new("/bin/true").exists());
+    env.rt(&["delete", "--force", &env.id]);
+    env.assert_no_leftovers(&env.id);
+}
