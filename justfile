@@ -30,6 +30,7 @@ test: debug
     cargo test --workspace -- --test-threads=4
     RUNTIME={{skiff}} scripts/conformance.sh
     RUNTIME={{skiff}} SMOKE_EXEC=0 scripts/containerd-smoke.sh
+    scripts/lsm-vm.sh
 
 # Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)
 upstream-config:

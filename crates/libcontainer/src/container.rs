@@ -100,6 +100,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let new_cgroupns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
     let exec = crate::process::ExecPlan::new(process, linux.personality().as_ref())?;
     let caps = crate::capabilities::CapPlan::new(process.capabilities().as_ref())?;
+    let lsm = crate::lsm::LsmPlan::new(process)?;
     let seccomp = match linux.seccomp() {
         Some(s) => Some(match opts.seccomp_cache {
             Some(dir) => crate::seccomp::compile_cached(s, dir),
@@ -133,6 +134,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         in_userns: ns.new_user || ns.unshare_after_join(),
         new_cgroupns,
         new_mountns,
+        mount_label: linux.mount_label().clone().filter(|l| !l.is_empty()),
         cgroup_dirs: crate::cgroups::container_dirs(&cgroup_path),
         idmap_trees: crate::rootfs::idmapped_trees(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?,
         bind_sources: if ns.new_user || ns.unshare_after_join() {
@@ -188,6 +190,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
         new_cgroupns,
+        lsm,
         ns,
     };
 

@@ -64,6 +64,7 @@ pub struct InitArgs {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub new_cgroupns: bool,
+    pub lsm: crate::lsm::LsmPlan,
 }
 
 /// The init's process name until it execs (what `ps` shows for a created
@@ -131,7 +132,7 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     };
     // A procfs of our own (not the container's /proc, where a mount or a
     // symlink could redirect a write), when there is something to do in it.
-    let proc = if !a.sysctl.is_empty() || a.rootfs.in_userns { Some(crate::procfs::Proc::new_private()?) } else { None };
+    let proc = if !a.sysctl.is_empty() || a.rootfs.in_userns || !a.lsm.is_empty() { Some(crate::procfs::Proc::new_private()?) } else { None };
     // Sysctls before /proc/sys becomes read-only (readonlyPaths).
     for (k, v) in &a.sysctl {
         proc.as_ref().expect("opened above").write_sysctl(k, v)?;
@@ -145,6 +146,11 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
         // The pty becomes stdio before the user change, which gives it to
         // the container user.
         crate::tty::make_controlling(pty.slave).map_err(|e| Error::Tty(e.to_string()))?;
+    }
+    if let Some(p) = &proc {
+        // While still root: after the user change this non-dumpable
+        // process's /proc files are no longer its own.
+        a.lsm.apply(p)?;
     }
     let setgroups_allowed = match &proc {
         // Outside a user namespace setgroups is always allowed.

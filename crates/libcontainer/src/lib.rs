@@ -14,6 +14,7 @@
 //! - [`namespaces`], [`rootfs`], [`safe_path`], [`devices`], [`process`],
 //!   [`capabilities`], [`seccomp`], [`hooks`], [`tty`], [`cgroups`]: one
 //!   piece of container set-up each;
+//! - [`lsm`]: AppArmor profile, SELinux labels;
 //! - [`procfs`]: every access under `/proc` through a verified handle;
 //! - [`sys`]: raw system calls the `nix` crate does not wrap;
 //! - [`spec`]: the default `config.json` written by `skiff spec`.
@@ -27,6 +28,7 @@ pub mod devices;
 pub mod error;
 pub mod hooks;
 pub mod init;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;

@@ -51,6 +51,11 @@ impl Proc {
         self.write(ProcfsBase::ProcPid(pid as u32), file, data)
     }
 
+    /// Writes `data` to `/proc/self/<file>`.
+    pub fn write_self(&self, file: &str, data: &str) -> Result<()> {
+        self.write(ProcfsBase::ProcSelf, file, data)
+    }
+
     /// Reads `/proc/self/<file>`.
     pub fn read_self(&self, file: &str) -> Result<String> {
         let mut f = self.0.open(ProcfsBase::ProcSelf, file, OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC).map_err(|e| err(&format!("open /proc/self/{file}"), e))?;

@@ -36,6 +36,8 @@ pub struct RootfsPlan {
     /// `mount` entry in linux.namespaces): the mounts land on the host, the
     /// root is entered with chroot, and `delete` removes them.
     pub new_mountns: bool,
+    /// linux.mountLabel: the SELinux context of the mounts runc labels.
+    pub mount_label: Option<String>,
     /// For `cgroup` mounts: (hierarchy name, container's host dir).
     pub cgroup_dirs: Vec<(String, PathBuf)>,
     /// For idmapped mounts, by index in `mounts`: the detached, id-mapped
@@ -416,7 +418,8 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
             "cgroup" | "cgroup2" => mount_cgroup(root, plan, dest, &target, flags)?,
             _ => {
                 let src = m.source().as_ref().and_then(|s| s.to_str()).unwrap_or(typ);
-                if let Err(e) = do_mount(Some(src), &target, Some(typ), flags, data) {
+                let labelled = crate::lsm::label_mount_data(typ, data, plan.mount_label.as_deref());
+                if let Err(e) = do_mount(Some(src), &target, Some(typ), flags, labelled.as_deref()) {
                     mount_fallback(typ, &target, flags, e)?;
                 }
             }
