@@ -224,3 +224,105 @@ fn executable_through_a_leaked_descriptor_is_refused() {
     env.rt(&["delete", "--force", &env.id]);
     env.assert_no_leftovers(&env.id);
 }
+
+/// CVE-2019-16884 class: something that is not a procfs mounted at /proc
+/// (it would swallow the runtime's writes, e.g. the AppArmor attribute).
+#[test]
+fn a_fake_proc_is_refused() {
+    require_root!();
+    let mut env = TestEnv::new("esc-fake-proc");
+    let fake = env.dir.join("fakeproc");
+    std::fs::create_dir_all(fake.join("self/attr")).unwrap();
+    env.remove_mount("/proc");
+    env.add_mount(json!({"destination": "/proc", "type": "bind", "source": fake, "options": ["rbind"]}));
+    env.set_args(&["true"]);
+    let core = core_pattern();
+    let out = env.create();
+    refused(&env, &out, &["proc"], &core);
+}
+
+/// CVE-2022-29162: no inheritable capability the config does not ask for.
+#[test]
+fn no_inheritable_capabilities_by_default() {
+    require_root!();
+    let mut env = TestEnv::new("esc-cap-inh");
+    env.set_sh("grep -E '^Cap(Inh|Amb)' /proc/self/status");
+    if let Some(c) = env.config["process"]["capabilities"].as_object_mut() {
+        c.remove("ambient");
+        c.remove("inheritable");
+    }
+    let out = env.run(&[]);
+    out.ok();
+    assert!(out.stdout.contains("CapInh:\t0000000000000000") && out.stdout.contains("CapAmb:\t0000000000000000"), "{}", out.describe());
+}
+
+/// CVE-2016-9962: a process of the container (here another container that
+/// shares the pid namespace) cannot reach the descriptors of an init that
+/// waits for `start` (they include host ones).
+#[test]
+fn a_created_init_cannot_be_inspected_from_the_container() {
+    require_root!();
+    let mut env = TestEnv::new("esc-init-fds");
+    let log = env.bind_dir("log", "/log", false);
+    env.set_sh(
+        "i=0; while [ ! -e /log/go ] && [ $i -lt 100 ]; do sleep 1; i=$((i+1)); done; \
+         for d in /proc/[0-9]*; do p=${d#/proc/}; [ \"$p\" = \"$$\" ] && continue; c=$(cat $d/comm 2>/dev/null); \
+         if readlink $d/fd/0 >/dev/null 2>&1; then echo \"$p $c open\"; else echo \"$p $c denied\"; fi; done > /log/scan; touch /log/done; sleep 30",
+    );
+    let a = env.id.clone();
+    env.run_id(&a, &["-d"]).ok();
+    let apid = env.state_id(&a)["pid"].as_i64().unwrap();
+    let b = env.new_id();
+    env.set_namespace("pid", Some(&format!("/proc/{apid}/ns/pid")));
+    env.set_args(&["true"]);
+    env.create_id(&b, &[]).ok();
+    std::fs::write(log.join("go"), "").unwrap();
+    assert!(wait_until(std::time::Duration::from_secs(20), || log.join("done").exists()), "the scan did not finish");
+    let scan = std::fs::read_to_string(log.join("scan")).unwrap();
+    let others: Vec<&str> = scan.lines().filter(|l| !["sh", "sleep", "cat", "ls"].contains(&l.split(' ').nth(1).unwrap_or(""))).collect();
+    assert!(!others.is_empty(), "the created init was not seen from the other container:\n{scan}");
+    assert!(others.iter().all(|l| l.ends_with(" denied")), "an init's descriptors were reachable:\n{scan}");
+    env.rt(&["delete", "--force", &b]).ok();
+    env.rt(&["delete", "--force", &a]).ok();
+}
+
+/// CVE-2021-30465 class: a mount destination whose path is swapped between
+/// a directory and a symlink to a host directory while containers are
+/// created: nothing is ever mounted or created outside the rootfs.
+#[test]
+fn racing_symlink_swaps_stay_in_the_rootfs() {
+    require_root!();
+    let mut env = TestEnv::new("esc-swap-race");
+    let outside = env.dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let vol = env.rootfs.join("vol");
+    let (dir, link) = (env.rootfs.join("vol.dir"), env.rootfs.join("vol.link"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    std::fs::create_dir_all(&vol).unwrap();
+    env.add_mount(json!({"destination": "/vol/sub", "type": "tmpfs", "source": "tmpfs"}));
+    env.set_args(&["true"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let (v, d, l) = (vol.clone(), dir.clone(), link.clone());
+    let flipper = std::thread::spawn(move || {
+        let mut n = 0u32;
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) && n < 2_000_000 {
+            // vol <-> vol.dir / vol.link, atomically (renameat2 RENAME_EXCHANGE).
+            let other = if n % 2 == 0 { &l } else { &d };
+            let a = std::ffi::CString::new(v.as_os_str().as_encoded_bytes()).unwrap();
+            let b = std::ffi::CString::new(other.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: two valid C strings.
+            unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+            n += 1;
+        }
+    });
+    for _ in 0..15 {
+        let id = env.new_id();
+        let _ = env.run_id(&id, &[]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().unwrap();
+    assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "something was created outside the rootfs");
+    assert!(mounts_under(&outside).is_empty(), "something was mounted outside the rootfs");
+}
