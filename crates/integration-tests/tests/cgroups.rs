@@ -37,10 +37,11 @@ fn make_cgroup(env: &TestEnv, rel: &str) -> Vec<PathBuf> {
     for d in &dirs {
         fs::create_dir_all(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
         for f in ["cpuset.cpus", "cpuset.mems"] {
-            if fs::read_to_string(d.join(f)).is_ok_and(|v| v.trim().is_empty()) {
-                let pv = fs::read_to_string(d.parent().unwrap().join(f)).unwrap();
-                fs::write(d.join(f), pv.trim()).unwrap();
+            if is_v2() || !fs::read_to_string(d.join(f)).is_ok_and(|v| v.trim().is_empty()) {
+                continue;
             }
+            let pv = fs::read_to_string(d.parent().unwrap().join(f)).unwrap();
+            fs::write(d.join(f), pv.trim()).unwrap();
         }
     }
     let c = dirs.clone();

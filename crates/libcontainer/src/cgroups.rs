@@ -147,6 +147,7 @@ pub fn precheck(dirs: &[PathBuf]) -> Result<()> {
 /// before a task can join: they are copied from the parent, as the
 /// kernel's clone_children would.
 pub fn create_dirs(dirs: &[PathBuf], created: &mut Vec<PathBuf>) -> Result<()> {
+    let v2 = is_v2();
     for d in dirs {
         let mut missing: Vec<&Path> = d.ancestors().take_while(|a| !a.exists()).collect();
         missing.reverse();
@@ -157,8 +158,9 @@ pub fn create_dirs(dirs: &[PathBuf], created: &mut Vec<PathBuf>) -> Result<()> {
                 Err(e) => return Err(cg_err("create", m, &e)),
             }
         }
+        // (On cgroup v2 an empty cpuset is inherited: nothing to copy.)
         for f in ["cpuset.cpus", "cpuset.mems"] {
-            if std::fs::read_to_string(d.join(f)).is_ok_and(|v| v.trim().is_empty()) {
+            if !v2 && std::fs::read_to_string(d.join(f)).is_ok_and(|v| v.trim().is_empty()) {
                 ensure_cpuset(d, f).map_err(|e| cg_err("create", d, &e))?;
             }
         }
