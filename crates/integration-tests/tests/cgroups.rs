@@ -48,7 +48,14 @@ fn make_cgroup(env: &TestEnv, rel: &str) -> Vec<PathBuf> {
     env.on_cleanup(move || {
         for d in &c {
             let _ = fs::write(d.join("freezer.state"), "THAWED");
-            for _ in 0..50 {
+            let _ = fs::write(d.join("cgroup.freeze"), "0");
+        }
+        for d in &c {
+            // Only this test's processes can be in a cgroup it made.
+            for p in fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+            for _ in 0..250 {
                 if fs::remove_dir(d).is_ok() || !d.exists() {
                     break;
                 }
@@ -290,14 +297,18 @@ fn cgroups_path_cannot_leave_the_hierarchy() {
 #[test]
 fn cgroups_path_at_the_hierarchy_root_is_refused() {
     require_root!();
+    if is_runc() {
+        // Observed with runc 1.1.5: it accepts "/", joins every hierarchy
+        // root, fails, and its cleanup then tries to rmdir each hierarchy
+        // root and the runtime's own memory cgroup (EBUSY saved them).
+        skip_message("SKIPPED cgroups_path_at_the_hierarchy_root_is_refused: runc accepts \"/\" and its cleanup removes hierarchy roots; not run against it\n");
+        return;
+    }
     for (i, path) in ["/", "/..", "/../.."].iter().enumerate() {
         let mut env = TestEnv::new(&format!("cg-root{i}"));
         // No pid namespace: a cleanup that swept the root cgroup would kill
-        // the host. runc accepts these paths, and its delete sweeps the
-        // cgroup of a container without a pid namespace: keep it for runc.
-        if !is_runc() {
-            env.remove_namespace("pid");
-        }
+        // the host (as it did before the fix, in a v2 VM).
+        env.remove_namespace("pid");
         let other = sentinel(&env, &[]);
         env.config["linux"]["cgroupsPath"] = json!(path);
         let out = env.create();
@@ -323,9 +334,11 @@ fn shared_existing_cgroup_is_neither_killed_nor_removed() {
     env.create().ok();
     env.start().ok();
     assert!(wait_until(Duration::from_secs(10), || out.join("child").exists()), "container did not start");
+    let child: i32 = fs::read_to_string(out.join("child")).unwrap().trim().parse().unwrap();
     env.rt(&["kill", "--all", &env.id, "KILL"]).ok();
     env.wait_status("stopped");
     assert!(pid_alive(other), "kill --all killed a process that was in the cgroup before the container");
+    assert!(wait_until(Duration::from_secs(5), || !pid_alive(child)), "kill --all left the container's process {child} alive");
     env.rt(&["delete", "--force", &env.id]).ok();
     assert!(pid_alive(other), "delete killed a process that was in the cgroup before the container");
     for d in &dirs {

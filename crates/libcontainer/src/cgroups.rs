@@ -120,8 +120,9 @@ fn cg_err(what: &str, d: &Path, e: &std::io::Error) -> Error {
 
 /// Before anything is created (as runc): a frozen existing cgroup is
 /// refused — the init would freeze in it and `create` never return — and a
-/// non-empty one gets runc's warning.
-pub fn precheck(dirs: &[PathBuf]) -> Result<()> {
+/// non-empty one gets runc's warning. Returns the processes already in it
+/// (pid, start time): they are not the container's, and are never killed.
+pub fn precheck(dirs: &[PathBuf]) -> Result<Vec<(i32, u64)>> {
     for d in dirs {
         let frozen = std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
             || std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");
@@ -137,8 +138,9 @@ pub fn precheck(dirs: &[PathBuf]) -> Result<()> {
             tracing::warn!("container's cgroup is not empty: {} process(es) found", n.len());
             tracing::warn!("DEPRECATED: running container in a non-empty cgroup won't be supported in runc 1.2; https://github.com/opencontainers/runc/issues/3132");
         }
+        return Ok(n.iter().filter_map(|p| crate::sys::proc_start_time(p.as_raw()).map(|(t, _)| (p.as_raw(), t))).collect());
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 /// Creates the container's directory in every hierarchy; records in
@@ -372,6 +374,9 @@ pub struct Owned<'a> {
     /// The directories the runtime created; None for a state written before
     /// this was recorded (then the leaves count as created).
     pub created: Option<&'a [PathBuf]>,
+    /// The processes that were in a pre-existing cgroup before the
+    /// container (pid, start time).
+    pub foreign: &'a [(i32, u64)],
 }
 
 /// Who, besides a created cgroup's members, may be signalled: the init
@@ -407,7 +412,8 @@ impl Owned<'_> {
     /// through `cgroup.kill` where the kernel has it, otherwise with the
     /// freezer holding the cgroup still so that no fork escapes. A
     /// pre-existing cgroup may hold processes that are not the container's:
-    /// only the init and the members of its own pid namespace are signalled.
+    /// those found there at create are spared — with a pid namespace of its
+    /// own, only the init and the members of that namespace are signalled.
     pub fn signal_all(&self, sig: i32, scope: Scope) -> Result<Vec<Pid>> {
         if self.dirs.is_empty() {
             let pids = self.pids()?;
@@ -440,17 +446,19 @@ impl Owned<'_> {
     }
 
     fn signal_foreign(&self, sig: i32, scope: Scope) -> Vec<Pid> {
-        let Some(init) = scope.init else { return Vec::new() };
-        let mut pids = vec![init];
-        if scope.own_pid_ns {
-            let ns = |p: Pid| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-            let init_ns = ns(init);
-            let mut all = Vec::new();
-            if let Some(d) = self.dirs.iter().find(|d| below_root(d)) {
-                read_pids(d, &mut all);
-            }
-            pids.extend(all.into_iter().filter(|p| *p != init && init_ns.is_some() && ns(*p) == init_ns));
+        let mut all = Vec::new();
+        if let Some(d) = self.dirs.iter().find(|d| below_root(d)) {
+            read_pids(d, &mut all);
         }
+        let ns = |p: Pid| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+        let init_ns = scope.init.and_then(ns);
+        let was_there = |p: Pid| crate::sys::proc_start_time(p.as_raw()).is_some_and(|(t, _)| self.foreign.contains(&(p.as_raw(), t)));
+        let mut pids: Vec<Pid> = all
+            .into_iter()
+            .filter(|p| Some(*p) != scope.init && !was_there(*p))
+            .filter(|p| !scope.own_pid_ns || (init_ns.is_some() && ns(*p) == init_ns))
+            .collect();
+        pids.extend(scope.init);
         signal(&pids, sig);
         pids
     }

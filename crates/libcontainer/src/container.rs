@@ -67,6 +67,7 @@ struct UndoCgroup {
     id: String,
     dirs: Vec<PathBuf>,
     created: Vec<PathBuf>,
+    foreign: Vec<(i32, u64)>,
 }
 
 impl Drop for Undo {
@@ -76,7 +77,7 @@ impl Drop for Undo {
             let _ = sys::pidfd_wait_exit(fd.as_fd(), 5000);
         }
         if let Some(c) = self.cgroup.take() {
-            let owned = crate::cgroups::Owned { path: &c.path, systemd: c.systemd, id: &c.id, dirs: &c.dirs, created: Some(&c.created) };
+            let owned = crate::cgroups::Owned { path: &c.path, systemd: c.systemd, id: &c.id, dirs: &c.dirs, created: Some(&c.created), foreign: &c.foreign };
             if let Err(e) = owned.remove(crate::cgroups::Scope { init: None, own_pid_ns: false }) {
                 tracing::warn!("cleanup: {e}");
             }
@@ -145,9 +146,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let fifo_path = dir.fifo_path();
     let mut undo = Undo { pidfd: None, cgroup: None, dir: Some(dir) };
     let host_dirs = crate::cgroups::host_dirs(&cgroup_dirs, opts.systemd_cgroup);
-    crate::cgroups::precheck(&host_dirs)?;
+    let foreign = crate::cgroups::precheck(&host_dirs)?;
     let cgroup_path = crate::cgroups::manager_path(&cgroup_path, opts.systemd_cgroup, &cgroup_dirs);
-    let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path.clone(), systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs.clone(), created: Vec::new() });
+    let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path.clone(), systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs.clone(), created: Vec::new(), foreign: foreign.clone() });
     crate::cgroups::create_dirs(&host_dirs, &mut ucg.created)?;
     let created = ucg.created.clone();
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
@@ -259,6 +260,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         init_start_time,
         cgroup_dirs: host_dirs,
         cgroup_created: Some(created),
+        cgroup_foreign: foreign,
         cgroup_path,
         systemd_cgroup: opts.systemd_cgroup,
         own_pid_ns: new_pid,

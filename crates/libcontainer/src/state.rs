@@ -81,6 +81,10 @@ pub struct State {
     /// removes); absent in states written before it was recorded.
     #[serde(default)]
     pub cgroup_created: Option<Vec<PathBuf>>,
+    /// Processes (pid, start time) that were in a pre-existing cgroup before
+    /// the container: never signalled by `kill --all` or `delete`.
+    #[serde(default)]
+    pub cgroup_foreign: Vec<(i32, u64)>,
     /// Whether the container has its own pid namespace (then killing the
     /// init kills everything; otherwise `delete` must sweep the cgroup).
     pub own_pid_ns: bool,
@@ -112,7 +116,7 @@ impl State {
 
     /// The container's cgroup, for signalling and removal.
     pub fn cgroup(&self) -> crate::cgroups::Owned<'_> {
-        crate::cgroups::Owned { path: &self.cgroup_path, systemd: self.systemd_cgroup, id: &self.id, dirs: &self.cgroup_dirs, created: self.cgroup_created.as_deref() }
+        crate::cgroups::Owned { path: &self.cgroup_path, systemd: self.systemd_cgroup, id: &self.id, dirs: &self.cgroup_dirs, created: self.cgroup_created.as_deref(), foreign: &self.cgroup_foreign }
     }
 
     /// The runtime-spec state object (what `skiff state` prints and hooks read).
