@@ -592,3 +592,36 @@ pub fn with_device_rules(res: Option<&LinuxResources>, devices: &[crate::devices
     res.set_devices(Some(rules));
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_path_cannot_climb() {
+        for (p, want) in [("../../../../etc/evil", "etc/evil"), ("/..", "/"), ("/a/../../b", "/b"), ("a/./b//c/..", "a/b"), ("..", ""), ("/x/y", "/x/y")] {
+            assert_eq!(clean_path(Path::new(p)), PathBuf::from(want), "{p}");
+        }
+    }
+
+    #[test]
+    fn root_and_own_cgroup_are_refused() {
+        for p in ["/", "/..", "/../..", ".", "..", "a/.."] {
+            let e = resolve_path(Some(Path::new(p)), "id", false).unwrap_err().to_string();
+            assert!(e.contains("linux.cgroupsPath"), "{p}: {e}");
+        }
+        assert_eq!(resolve_path(None, "id", false).unwrap(), PathBuf::from("id"));
+        assert_eq!(resolve_path(Some(Path::new("")), "id", true).unwrap(), PathBuf::from("system.slice:runc:id"));
+        assert_eq!(resolve_path(Some(Path::new("/a/../b")), "id", false).unwrap(), PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn own_cgroup_lookup() {
+        let t = "4:memory:/process_api/x\n2:cpu,cpuacct:/a\n1:name=systemd:/s\n0::/u\n";
+        assert_eq!(own_cgroup(t, "memory"), PathBuf::from("/process_api/x"));
+        assert_eq!(own_cgroup(t, "cpu,cpuacct"), PathBuf::from("/a"));
+        assert_eq!(own_cgroup(t, "systemd"), PathBuf::from("/s"));
+        assert_eq!(own_cgroup(t, ""), PathBuf::from("/u"));
+        assert_eq!(own_cgroup(t, "pids"), PathBuf::from("/"));
+    }
+}
