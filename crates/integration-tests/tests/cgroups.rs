@@ -345,3 +345,35 @@ fn shared_existing_cgroup_is_neither_killed_nor_removed() {
         assert!(d.exists(), "delete removed the pre-existing cgroup {}", d.display());
     }
 }
+
+#[test]
+fn relative_cgroups_path_with_limits_is_below_the_runtimes_own_cgroup() {
+    require_root!();
+    if is_v2() {
+        skip_message("SKIPPED relative_cgroups_path_with_limits_is_below_the_runtimes_own_cgroup: cgroup v2 host\n");
+        return;
+    }
+    let mut env = TestEnv::new("cg-relative");
+    let rel = format!("it-{}-rel", env.token);
+    env.config["linux"]["cgroupsPath"] = json!(rel);
+    env.config["linux"]["resources"]["memory"] = json!({"limit": 52428800});
+    env.config["linux"]["resources"]["pids"] = json!({"limit": 77});
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mine = |h: &str| parse_cgroup(&own).into_iter().find(|(oh, _)| oh == h).map(|(_, p)| p).unwrap_or_default();
+    let out = env.run_sh_ok("cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max");
+    for (h, p) in parse_cgroup(&out) {
+        if h.is_empty() {
+            continue;
+        }
+        let want = Path::new(&mine(&h)).join(&rel);
+        assert_eq!(Path::new(&p), want, "hierarchy {h}: cgroup {p}, expected the runtime's own + {rel}:\n{out}");
+    }
+    assert!(out.lines().any(|l| l.trim() == "52428800"), "memory limit not applied:\n{out}");
+    assert!(out.lines().any(|l| l.trim() == "77"), "pids limit not applied:\n{out}");
+    for h in hierarchies() {
+        for (_, p) in parse_cgroup(&own) {
+            let d = h.join(p.trim_start_matches('/')).join(&rel);
+            assert!(!d.exists(), "{} left behind", d.display());
+        }
+    }
+}

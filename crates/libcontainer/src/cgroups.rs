@@ -221,8 +221,8 @@ pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &
     let mut res = resources.clone();
     let rules = if v1 { Some(crate::devices::CgroupV1Rules::from_rules(res.devices().as_deref().unwrap_or(&[]))?) } else { None };
     if v1 {
-        check_v1_paths(&res, path, dirs)?;
         res.set_devices(None);
+        apply_off_path(&mut res, path, dirs)?;
     }
     let opt = ControllerOpt { resources: &res, disable_oom_killer: res.memory().as_ref().and_then(|m| m.disable_oom_killer()).unwrap_or(false), oom_score_adj: None, freezer_state: None };
     mgr.apply(&opt).map_err(|e| Error::Cgroup(format!("apply linux.resources to {}: {e}", path.display())))?;
@@ -260,28 +260,81 @@ fn write_blkio_weights(d: &Path, res: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
+/// The v1 hierarchies (controller name, directory) whose directory is not
+/// at the manager's path: with a relative cgroupsPath, where the runtime's
+/// own cgroups differ between hierarchies (runc places the container below
+/// each of them).
+fn off_path(path: &Path, dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(r) = d.strip_prefix(ROOT) else { continue };
+        let mut c = r.components();
+        let Some(h) = c.next().and_then(|h| h.as_os_str().to_str()) else { continue };
+        if Path::new("/").join(c.as_path()) != path {
+            out.extend(h.split(',').map(|n| (n.to_string(), d.clone())));
+        }
+    }
+    out
+}
+
 /// libcgroups' v1 manager puts the container at one path in every
-/// hierarchy. With a relative cgroupsPath that holds unless the runtime's
-/// own cgroups differ between hierarchies; then a limit for a hierarchy at
-/// another path cannot be applied, and is refused rather than misplaced.
-fn check_v1_paths(res: &LinuxResources, path: &Path, dirs: &[PathBuf]) -> Result<()> {
-    let cpu = res.cpu().as_ref();
-    let needed = [
-        ("memory", res.memory().is_some()),
-        ("pids", res.pids().is_some()),
-        ("blkio", res.block_io().is_some()),
-        ("hugetlb", res.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())),
-        ("cpuset", cpu.is_some_and(|c| c.cpus().is_some() || c.mems().is_some())),
-        ("cpu", cpu.is_some_and(|c| c.shares().is_some() || c.quota().is_some() || c.period().is_some() || c.realtime_runtime().is_some() || c.realtime_period().is_some())),
-        ("net_cls", res.network().is_some()),
-    ];
-    for (name, _) in needed.iter().filter(|(_, n)| *n) {
-        for d in dirs {
-            let Ok(r) = d.strip_prefix(ROOT) else { continue };
-            let mut c = r.components();
-            let Some(h) = c.next() else { continue };
-            if h.as_os_str().to_str().is_some_and(|h| h.split(',').any(|x| x == *name)) && Path::new("/").join(c.as_path()) != path {
-                return Err(Error::Cgroup(format!("linux.resources: cannot apply the {name} limits: the runtime's own {name} cgroup is not at the same path as its devices cgroup; give linux.cgroupsPath as an absolute path")));
+/// hierarchy. The limits of a hierarchy at another path ([`off_path`]) are
+/// taken out of what it applies and written here: memory, pids, cpu and
+/// cpuset; any other is refused rather than misplaced.
+fn apply_off_path(res: &mut LinuxResources, path: &Path, dirs: &[PathBuf]) -> Result<()> {
+    for (name, d) in off_path(path, dirs) {
+        let w = |f: &str, v: String| std::fs::write(d.join(f), &v).map_err(|e| Error::Cgroup(format!("linux.resources: write {v:?} to {}: {}", d.join(f).display(), crate::error::strerror(&e))));
+        match name.as_str() {
+            "memory" => {
+                let Some(m) = res.memory().clone() else { continue };
+                for (f, v) in [("memory.limit_in_bytes", m.limit()), ("memory.memsw.limit_in_bytes", m.swap()), ("memory.soft_limit_in_bytes", m.reservation())] {
+                    if let Some(v) = v.filter(|v| *v != 0) {
+                        w(f, v.to_string())?;
+                    }
+                }
+                if let Some(v) = m.swappiness() {
+                    w("memory.swappiness", v.to_string())?;
+                }
+                if m.disable_oom_killer() == Some(true) {
+                    w("memory.oom_control", "1".into())?;
+                }
+                res.set_memory(None);
+            }
+            "pids" => {
+                if let Some(p) = res.pids().clone() {
+                    w("pids.max", if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
+                    res.set_pids(None);
+                }
+            }
+            "cpu" | "cpuset" => {
+                let Some(mut c) = res.cpu().clone() else { continue };
+                if name == "cpu" {
+                    let shares = c.shares().map(|v| ("cpu.shares", v.to_string()));
+                    let rest = [("cpu.cfs_period_us", c.period().map(|v| v.to_string())), ("cpu.cfs_quota_us", c.quota().map(|v| v.to_string())), ("cpu.rt_period_us", c.realtime_period().map(|v| v.to_string())), ("cpu.rt_runtime_us", c.realtime_runtime().map(|v| v.to_string()))];
+                    for (f, v) in shares.into_iter().chain(rest.into_iter().filter_map(|(f, v)| v.map(|v| (f, v)))) {
+                        w(f, v)?;
+                    }
+                    c.set_shares(None).set_period(None).set_quota(None).set_realtime_period(None).set_realtime_runtime(None);
+                } else {
+                    for (f, v) in [("cpuset.cpus", c.cpus().clone()), ("cpuset.mems", c.mems().clone())] {
+                        if let Some(v) = v.filter(|v| !v.is_empty()) {
+                            w(f, v)?;
+                        }
+                    }
+                    c.set_cpus(None).set_mems(None);
+                }
+                res.set_cpu(Some(c));
+            }
+            n => {
+                let set = match n {
+                    "blkio" => res.block_io().is_some(),
+                    "hugetlb" => res.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
+                    "net_cls" | "net_prio" => res.network().is_some(),
+                    _ => false,
+                };
+                if set {
+                    return Err(Error::Cgroup(format!("linux.resources: cannot apply the {n} limits: the runtime's own {n} cgroup is not at the same path as its devices cgroup; give linux.cgroupsPath as an absolute path")));
+                }
             }
         }
     }
