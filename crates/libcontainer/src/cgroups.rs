@@ -286,7 +286,7 @@ fn apply_off_path(res: &mut LinuxResources, path: &Path, dirs: &[PathBuf]) -> Re
         let w = |f: &str, v: String| std::fs::write(d.join(f), &v).map_err(|e| Error::Cgroup(format!("linux.resources: write {v:?} to {}: {}", d.join(f).display(), crate::error::strerror(&e))));
         match name.as_str() {
             "memory" => {
-                let Some(m) = res.memory().clone() else { continue };
+                let Some(m) = *res.memory() else { continue };
                 for (f, v) in [("memory.limit_in_bytes", m.limit()), ("memory.memsw.limit_in_bytes", m.swap()), ("memory.soft_limit_in_bytes", m.reservation())] {
                     if let Some(v) = v.filter(|v| *v != 0) {
                         w(f, v.to_string())?;
@@ -301,7 +301,7 @@ fn apply_off_path(res: &mut LinuxResources, path: &Path, dirs: &[PathBuf]) -> Re
                 res.set_memory(None);
             }
             "pids" => {
-                if let Some(p) = res.pids().clone() {
+                if let Some(p) = *res.pids() {
                     w("pids.max", if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
                     res.set_pids(None);
                 }
