@@ -366,13 +366,36 @@ fn own_cgroup(table: &str, name: &str) -> PathBuf {
     PathBuf::from("/")
 }
 
+/// Where systemd puts the unit of a `slice:prefix:name` cgroupsPath:
+/// `/system.slice/runc-<id>.scope`; a dashed slice nests
+/// (`a-b.slice` is `/a.slice/a-b.slice`), `-.slice` is the root.
+fn systemd_unit_path(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    let mut parts = s.splitn(3, ':');
+    let (slice, prefix, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let mut out = PathBuf::from("/");
+    if slice != "-.slice" {
+        let stem = slice.trim_end_matches(".slice");
+        let words: Vec<&str> = stem.split('-').collect();
+        for i in 1..=words.len() {
+            out.push(format!("{}.slice", words[..i].join("-")));
+        }
+    }
+    out.push(if name.ends_with(".slice") { name.to_string() } else { format!("{prefix}-{name}.scope") });
+    clean_path(&out)
+}
+
 /// Each hierarchy's mount name (`cpu,cpuacct`; `unified` for the v2
 /// hierarchy of a hybrid host; "" on a pure v2 host) and the container's
 /// directory in it, as runc places it: an absolute path below the
 /// hierarchy root; a relative one below the runtime's own cgroup (on pure
 /// v2, below its parent, which holds no process); in the hybrid unified
 /// hierarchy always below the root.
-pub fn container_dirs(path: &Path) -> Vec<(String, PathBuf)> {
+pub fn container_dirs(path: &Path, systemd: bool) -> Vec<(String, PathBuf)> {
+    if systemd {
+        return container_dirs(&systemd_unit_path(path), false);
+    }
     let mut out = Vec::new();
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return out };
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
@@ -666,6 +689,14 @@ mod tests {
         assert_eq!(resolve_path(None, "id", false).unwrap(), PathBuf::from("id"));
         assert_eq!(resolve_path(Some(Path::new("")), "id", true).unwrap(), PathBuf::from("system.slice:runc:id"));
         assert_eq!(resolve_path(Some(Path::new("/a/../b")), "id", false).unwrap(), PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn systemd_unit_paths() {
+        assert_eq!(systemd_unit_path(Path::new("system.slice:runc:x")), PathBuf::from("/system.slice/runc-x.scope"));
+        assert_eq!(systemd_unit_path(Path::new(":docker:x")), PathBuf::from("/system.slice/docker-x.scope"));
+        assert_eq!(systemd_unit_path(Path::new("a-b.slice:p:x")), PathBuf::from("/a.slice/a-b.slice/p-x.scope"));
+        assert_eq!(systemd_unit_path(Path::new("-.slice:p:k.slice")), PathBuf::from("/k.slice"));
     }
 
     #[test]

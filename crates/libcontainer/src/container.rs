@@ -120,7 +120,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let hooks = cfg.spec.hooks().clone().unwrap_or_default();
     let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), opts.id, opts.systemd_cgroup)?;
     crate::cgroups::check_unified(linux.resources().as_ref())?;
-    let cgroup_dirs = crate::cgroups::container_dirs(&cgroup_path);
+    let cgroup_dirs = crate::cgroups::container_dirs(&cgroup_path, opts.systemd_cgroup);
     let device_list = crate::devices::plan(linux)?;
     let rootfs_plan = crate::rootfs::RootfsPlan {
         rootfs: cfg.rootfs.clone(),
