@@ -124,6 +124,10 @@ fn missing_namespaces_are_inherited_and_delete_removes_host_mounts() {
     let mut env = TestEnv::new("no-mountns");
     env.remove_namespace("mount");
     env.remove_namespace("network");
+    // runc refuses masked and read-only paths without a mount namespace;
+    // without them it runs, which shows what it leaves behind.
+    env.config["linux"]["maskedPaths"] = json!([]);
+    env.config["linux"]["readonlyPaths"] = json!([]);
     let keep = env.dir.join("bundle/rootfs/mnt");
     fs::create_dir_all(&keep).unwrap();
     // A mount below the rootfs that the caller made (as containerd's rootfs

@@ -1,11 +1,14 @@
 //! The container's cgroup, through `libcgroups` (v1, v2 and systemd).
 //!
 //! The runtime creates the cgroup and puts the init in it before the init
-//! runs any code of the container; `delete` removes it. This module also
-//! answers the two cheap questions the status needs (is it frozen?) and
-//! `kill --all` needs (which pids are in it?).
+//! runs any code of the container; `delete` removes it. Paths follow runc:
+//! `linux.cgroupsPath` is cleaned lexically (it can never leave the
+//! hierarchy), a relative path (and the default, the container id) is taken
+//! below the runtime's own cgroup, and the hierarchy root itself is refused.
+//! Only directories the runtime created are ever removed, and only the
+//! processes of a cgroup it created are ever signalled wholesale.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use libcgroups::common::{self, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt};
 use nix::unistd::Pid;
@@ -15,24 +18,52 @@ use crate::error::{Error, Result};
 
 const ROOT: &str = "/sys/fs/cgroup";
 
-/// The cgroup path used when config.json has none.
+/// The cgroup path used when config.json has none: runc's.
 pub fn default_path(id: &str, systemd: bool) -> PathBuf {
     if systemd {
-        PathBuf::from(format!("system.slice:skiff:{id}"))
+        PathBuf::from(format!("system.slice:runc:{id}"))
     } else {
-        PathBuf::from(format!("/skiff/{id}"))
+        PathBuf::from(id)
     }
 }
 
-/// Normalises `linux.cgroupsPath`: a relative cgroupfs path is taken
-/// relative to the hierarchy root (as runc does for root containers).
-pub fn resolve_path(configured: Option<&Path>, id: &str, systemd: bool) -> PathBuf {
-    match configured {
-        None => default_path(id, systemd),
-        Some(p) if p.as_os_str().is_empty() => default_path(id, systemd),
-        Some(p) if systemd || p.is_absolute() => p.to_path_buf(),
-        Some(p) => Path::new("/").join(p),
+/// runc's `utils.CleanPath`: a lexical clean in which `..` cannot climb
+/// above the start; a relative path stays relative.
+pub fn clean_path(p: &Path) -> PathBuf {
+    let mut parts = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => parts.push(n),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            _ => {}
+        }
     }
+    let rel: PathBuf = parts.iter().collect();
+    if p.is_absolute() {
+        Path::new("/").join(rel)
+    } else {
+        rel
+    }
+}
+
+/// `linux.cgroupsPath`, cleaned; the default when it is absent or empty.
+/// A path that cleans to the hierarchy root (or, relative, to the runtime's
+/// own cgroup) is refused: the container needs a cgroup of its own.
+pub fn resolve_path(configured: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf> {
+    let p = match configured {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => return Ok(default_path(id, systemd)),
+    };
+    if systemd {
+        return Ok(p.to_path_buf());
+    }
+    let clean = clean_path(p);
+    if clean.as_os_str().is_empty() || clean == Path::new("/") {
+        return Err(Error::config("linux.cgroupsPath", format!("{:?} resolves to {}: the container needs a cgroup below it", p, if clean.as_os_str().is_empty() { "the runtime's own cgroup" } else { "the root of the cgroup hierarchy" })));
+    }
+    Ok(clean)
 }
 
 pub fn is_v2() -> bool {
@@ -41,6 +72,14 @@ pub fn is_v2() -> bool {
 
 fn rel(path: &Path) -> &Path {
     path.strip_prefix("/").unwrap_or(path)
+}
+
+/// `linux.resources.unified` needs cgroup v2 (runc refuses it on v1 too).
+pub fn check_unified(res: Option<&LinuxResources>) -> Result<()> {
+    if res.and_then(|r| r.unified().as_ref()).is_some_and(|u| !u.is_empty()) && !is_v2() {
+        return Err(Error::config("linux.resources.unified", "cannot be used on a cgroup v1 host"));
+    }
+    Ok(())
 }
 
 /// A manager for the container's cgroup.
@@ -61,32 +100,88 @@ pub fn join(mgr: &AnyCgroupManager, pid: Pid, path: &Path) -> Result<()> {
     mgr.add_task(pid).map_err(|e| Error::Cgroup(format!("join {}: {e}", path.display())))
 }
 
-/// On a cgroup v1 host: creates the container's directory in every
-/// hierarchy and moves `pid` in, without a manager. Building libcgroups'
-/// v1 manager costs ~1.6 ms of /proc parsing; this lets the init go on
-/// while the manager is built and the resources applied. The cpuset
-/// hierarchy needs cpus and mems before a task can join: they are copied
-/// from the parent, as the kernel's clone_children would.
-///
-/// The devices hierarchy is only created here: the init still makes its
-/// /dev nodes while the rules are written (deny-all first, then the
-/// allow-list), so it joins that cgroup with [`join_v1_devices`] after the
-/// rules are complete.
-pub fn join_v1_dirs(dirs: &[PathBuf], pid: Pid) -> Result<()> {
+/// The path handed to libcgroups: the container's directory relative to
+/// its hierarchy (v2), or to the devices hierarchy (v1).
+pub fn manager_path(path: &Path, systemd: bool, dirs: &[(String, PathBuf)]) -> PathBuf {
+    if systemd {
+        return path.to_path_buf();
+    }
+    let key = if is_v2() { "" } else { "devices" };
+    dirs.iter()
+        .find(|(n, _)| n == key)
+        .and_then(|(n, d)| d.strip_prefix(Path::new(ROOT).join(n)).ok())
+        .map(|r| Path::new("/").join(r))
+        .unwrap_or_else(|| Path::new("/").join(rel(path)))
+}
+
+fn cg_err(what: &str, d: &Path, e: &std::io::Error) -> Error {
+    Error::Cgroup(format!("{what} {}: {}", d.display(), crate::error::strerror(e)))
+}
+
+/// Before anything is created (as runc): a frozen existing cgroup is
+/// refused — the init would freeze in it and `create` never return — and a
+/// non-empty one gets runc's warning. Returns the processes already in it
+/// (pid, start time): they are not the container's, and are never killed.
+pub fn precheck(dirs: &[PathBuf]) -> Result<Vec<(i32, u64)>> {
     for d in dirs {
-        if is_devices(d) {
-            std::fs::create_dir_all(d).map_err(|e| Error::Cgroup(format!("create {}: {}", d.display(), crate::error::strerror(&e))))?;
-            continue;
+        let frozen = std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+            || std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");
+        if frozen {
+            return Err(Error::CgroupFrozen(d.clone()));
         }
-        let err = |e: std::io::Error| Error::Cgroup(format!("join {}: {}", d.display(), crate::error::strerror(&e)));
-        std::fs::create_dir_all(d).map_err(err)?;
-        for f in ["cpuset.cpus", "cpuset.mems"] {
-            let file = d.join(f);
-            if std::fs::read_to_string(&file).is_ok_and(|v| v.trim().is_empty()) {
-                ensure_cpuset(d, f).map_err(err)?;
+    }
+    // As runc, the devices hierarchy (or the only one) stands for all.
+    if let Some(d) = dirs.iter().find(|d| is_devices(d)).or(dirs.first()) {
+        let mut n = Vec::new();
+        read_pids(d, &mut n);
+        if !n.is_empty() {
+            tracing::warn!("container's cgroup is not empty: {} process(es) found", n.len());
+            tracing::warn!("DEPRECATED: running container in a non-empty cgroup won't be supported in runc 1.2; https://github.com/opencontainers/runc/issues/3132");
+        }
+        return Ok(n.iter().filter_map(|p| crate::sys::proc_start_time(p.as_raw()).map(|(t, _)| (p.as_raw(), t))).collect());
+    }
+    Ok(Vec::new())
+}
+
+/// Creates the container's directory in every hierarchy; records in
+/// `created` the directories it made (ancestors included), top-down, for
+/// `delete` to remove — and nothing else. The cpuset hierarchy needs cpus and mems
+/// before a task can join: they are copied from the parent, as the
+/// kernel's clone_children would.
+pub fn create_dirs(dirs: &[PathBuf], created: &mut Vec<PathBuf>) -> Result<()> {
+    let v2 = is_v2();
+    for d in dirs {
+        let mut missing: Vec<&Path> = d.ancestors().take_while(|a| !a.exists()).collect();
+        missing.reverse();
+        for m in missing {
+            match std::fs::create_dir(m) {
+                Ok(()) => created.push(m.to_path_buf()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(cg_err("create", m, &e)),
             }
         }
-        std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(err)?;
+        // (On cgroup v2 an empty cpuset is inherited: nothing to copy.)
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if !v2 && std::fs::read_to_string(d.join(f)).is_ok_and(|v| v.trim().is_empty()) {
+                ensure_cpuset(d, f).map_err(|e| cg_err("create", d, &e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// On a cgroup v1 host: moves `pid` into the container's directory of every
+/// hierarchy (created by [`create_dirs`]) but the devices one, without a
+/// manager. Building libcgroups' v1 manager costs ~1.6 ms of /proc parsing;
+/// this lets the init go on while the manager is built and the resources
+/// applied.
+///
+/// The init still makes its /dev nodes while the device rules are written
+/// (deny-all first, then the allow-list), so it joins the devices cgroup
+/// with [`join_v1_devices`] once the rules are complete.
+pub fn join_v1_dirs(dirs: &[PathBuf], pid: Pid) -> Result<()> {
+    for d in dirs.iter().filter(|d| !is_devices(d)) {
+        std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| cg_err("join", d, &e))?;
     }
     Ok(())
 }
@@ -98,7 +193,7 @@ fn is_devices(d: &Path) -> bool {
 /// Second half of [`join_v1_dirs`]: moves `pid` into the devices cgroup.
 pub fn join_v1_devices(dirs: &[PathBuf], pid: Pid) -> Result<()> {
     for d in dirs.iter().filter(|d| is_devices(d)) {
-        std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| Error::Cgroup(format!("join {}: {}", d.display(), crate::error::strerror(&e))))?;
+        std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| cg_err("join", d, &e))?;
     }
     Ok(())
 }
@@ -117,11 +212,131 @@ fn ensure_cpuset(dir: &Path, file: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Applies `linux.resources`.
-pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &Path) -> Result<()> {
-    if let Some(resources) = resources {
-        let opt = ControllerOpt { resources, disable_oom_killer: resources.memory().as_ref().and_then(|m| m.disable_oom_killer()).unwrap_or(false), oom_score_adj: None, freezer_state: None };
-        mgr.apply(&opt).map_err(|e| Error::Cgroup(format!("apply linux.resources to {}: {e}", path.display())))?;
+/// Applies `linux.resources`. On cgroup v1 the device rules and the
+/// per-device block I/O weights are written here (libcgroups writes every
+/// rule as given, and no weight_device at all); the rest through libcgroups.
+pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &Path, dirs: &[PathBuf]) -> Result<()> {
+    let Some(resources) = resources else { return Ok(()) };
+    let v1 = !dirs.is_empty() && !is_v2();
+    let mut res = resources.clone();
+    let rules = if v1 { Some(crate::devices::CgroupV1Rules::from_rules(res.devices().as_deref().unwrap_or(&[]))?) } else { None };
+    if v1 {
+        res.set_devices(None);
+        apply_off_path(&mut res, path, dirs)?;
+    }
+    let opt = ControllerOpt { resources: &res, disable_oom_killer: res.memory().as_ref().and_then(|m| m.disable_oom_killer()).unwrap_or(false), oom_score_adj: None, freezer_state: None };
+    mgr.apply(&opt).map_err(|e| Error::Cgroup(format!("apply linux.resources to {}: {e}", path.display())))?;
+    if let Some(rules) = rules {
+        for d in dirs.iter().filter(|d| is_devices(d)) {
+            for (file, line) in rules.writes() {
+                std::fs::write(d.join(file), &line).map_err(|e| Error::Cgroup(format!("linux.resources.devices: write {line:?} to {}: {}", d.join(file).display(), crate::error::strerror(&e))))?;
+            }
+        }
+        if let Some(d) = dirs.iter().find(|d| d.join("blkio.throttle.read_bps_device").exists()) {
+            write_blkio_weights(d, &res)?;
+        }
+    }
+    Ok(())
+}
+
+/// `blockIO.weightDevice` (and leaf weights) on cgroup v1, as runc writes
+/// them: to `blkio.weight_device` where the (CFQ) `blkio.weight` exists,
+/// else to BFQ's `blkio.bfq.weight_device`.
+fn write_blkio_weights(d: &Path, res: &LinuxResources) -> Result<()> {
+    let Some(io) = res.block_io() else { return Ok(()) };
+    let file = if d.join("blkio.weight").exists() { "blkio.weight_device" } else { "blkio.bfq.weight_device" };
+    let write = |f: &str, v: String, field: &str| std::fs::write(d.join(f), &v).map_err(|e| Error::Cgroup(format!("{field}: write {v:?} to {}: {}", d.join(f).display(), crate::error::strerror(&e))));
+    if let Some(w) = io.leaf_weight().filter(|w| *w != 0) {
+        write("blkio.leaf_weight", w.to_string(), "linux.resources.blockIO.leafWeight")?;
+    }
+    for (i, wd) in io.weight_device().iter().flatten().enumerate() {
+        if let Some(w) = wd.weight().filter(|w| *w != 0) {
+            write(file, format!("{}:{} {w}", wd.major(), wd.minor()), &format!("linux.resources.blockIO.weightDevice[{i}].weight"))?;
+        }
+        if let Some(w) = wd.leaf_weight().filter(|w| *w != 0) {
+            write("blkio.leaf_weight_device", format!("{}:{} {w}", wd.major(), wd.minor()), &format!("linux.resources.blockIO.weightDevice[{i}].leafWeight"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The v1 hierarchies (controller name, directory) whose directory is not
+/// at the manager's path: with a relative cgroupsPath, where the runtime's
+/// own cgroups differ between hierarchies (runc places the container below
+/// each of them).
+fn off_path(path: &Path, dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(r) = d.strip_prefix(ROOT) else { continue };
+        let mut c = r.components();
+        let Some(h) = c.next().and_then(|h| h.as_os_str().to_str()) else { continue };
+        if Path::new("/").join(c.as_path()) != path {
+            out.extend(h.split(',').map(|n| (n.to_string(), d.clone())));
+        }
+    }
+    out
+}
+
+/// libcgroups' v1 manager puts the container at one path in every
+/// hierarchy. The limits of a hierarchy at another path ([`off_path`]) are
+/// taken out of what it applies and written here: memory, pids, cpu and
+/// cpuset; any other is refused rather than misplaced.
+fn apply_off_path(res: &mut LinuxResources, path: &Path, dirs: &[PathBuf]) -> Result<()> {
+    for (name, d) in off_path(path, dirs) {
+        let w = |f: &str, v: String| std::fs::write(d.join(f), &v).map_err(|e| Error::Cgroup(format!("linux.resources: write {v:?} to {}: {}", d.join(f).display(), crate::error::strerror(&e))));
+        match name.as_str() {
+            "memory" => {
+                let Some(m) = *res.memory() else { continue };
+                for (f, v) in [("memory.limit_in_bytes", m.limit()), ("memory.memsw.limit_in_bytes", m.swap()), ("memory.soft_limit_in_bytes", m.reservation())] {
+                    if let Some(v) = v.filter(|v| *v != 0) {
+                        w(f, v.to_string())?;
+                    }
+                }
+                if let Some(v) = m.swappiness() {
+                    w("memory.swappiness", v.to_string())?;
+                }
+                if m.disable_oom_killer() == Some(true) {
+                    w("memory.oom_control", "1".into())?;
+                }
+                res.set_memory(None);
+            }
+            "pids" => {
+                if let Some(p) = *res.pids() {
+                    w("pids.max", if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
+                    res.set_pids(None);
+                }
+            }
+            "cpu" | "cpuset" => {
+                let Some(mut c) = res.cpu().clone() else { continue };
+                if name == "cpu" {
+                    let shares = c.shares().map(|v| ("cpu.shares", v.to_string()));
+                    let rest = [("cpu.cfs_period_us", c.period().map(|v| v.to_string())), ("cpu.cfs_quota_us", c.quota().map(|v| v.to_string())), ("cpu.rt_period_us", c.realtime_period().map(|v| v.to_string())), ("cpu.rt_runtime_us", c.realtime_runtime().map(|v| v.to_string()))];
+                    for (f, v) in shares.into_iter().chain(rest.into_iter().filter_map(|(f, v)| v.map(|v| (f, v)))) {
+                        w(f, v)?;
+                    }
+                    c.set_shares(None).set_period(None).set_quota(None).set_realtime_period(None).set_realtime_runtime(None);
+                } else {
+                    for (f, v) in [("cpuset.cpus", c.cpus().clone()), ("cpuset.mems", c.mems().clone())] {
+                        if let Some(v) = v.filter(|v| !v.is_empty()) {
+                            w(f, v)?;
+                        }
+                    }
+                    c.set_cpus(None).set_mems(None);
+                }
+                res.set_cpu(Some(c));
+            }
+            n => {
+                let set = match n {
+                    "blkio" => res.block_io().is_some(),
+                    "hugetlb" => res.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
+                    "net_cls" | "net_prio" => res.network().is_some(),
+                    _ => false,
+                };
+                if set {
+                    return Err(Error::Cgroup(format!("linux.resources: cannot apply the {n} limits: the runtime's own {n} cgroup is not at the same path as its devices cgroup; give linux.cgroupsPath as an absolute path")));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -130,11 +345,78 @@ pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &
 /// driver, whose unit owns them). Recorded in the state at create, so that
 /// `kill --all` and `delete` need not build a cgroup manager again (that
 /// costs ~2 ms of /proc parsing on a v1 host).
-pub fn host_dirs(path: &Path, systemd: bool) -> Vec<PathBuf> {
+pub fn host_dirs(dirs: &[(String, PathBuf)], systemd: bool) -> Vec<PathBuf> {
     if systemd {
         return Vec::new();
     }
-    container_dirs(path).into_iter().map(|(_, d)| d).collect()
+    dirs.iter().map(|(_, d)| d.clone()).collect()
+}
+
+/// The runtime's own cgroup in the hierarchy called `name` ("" for the v2
+/// one), from /proc/self/cgroup.
+fn own_cgroup(table: &str, name: &str) -> PathBuf {
+    for l in table.lines() {
+        let mut f = l.splitn(3, ':');
+        let (_, ctl, p) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
+        let matches = if name.is_empty() { ctl.is_empty() } else { ctl == name || ctl.strip_prefix("name=") == Some(name) };
+        if matches {
+            return clean_path(Path::new(p));
+        }
+    }
+    PathBuf::from("/")
+}
+
+/// Where systemd puts the unit of a `slice:prefix:name` cgroupsPath:
+/// `/system.slice/runc-<id>.scope`; a dashed slice nests
+/// (`a-b.slice` is `/a.slice/a-b.slice`), `-.slice` is the root.
+fn systemd_unit_path(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    let mut parts = s.splitn(3, ':');
+    let (slice, prefix, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let mut out = PathBuf::from("/");
+    if slice != "-.slice" {
+        let stem = slice.trim_end_matches(".slice");
+        let words: Vec<&str> = stem.split('-').collect();
+        for i in 1..=words.len() {
+            out.push(format!("{}.slice", words[..i].join("-")));
+        }
+    }
+    out.push(if name.ends_with(".slice") { name.to_string() } else { format!("{prefix}-{name}.scope") });
+    clean_path(&out)
+}
+
+/// Each hierarchy's mount name (`cpu,cpuacct`; `unified` for the v2
+/// hierarchy of a hybrid host; "" on a pure v2 host) and the container's
+/// directory in it, as runc places it: an absolute path below the
+/// hierarchy root; a relative one below the runtime's own cgroup (on pure
+/// v2, below its parent, which holds no process); in the hybrid unified
+/// hierarchy always below the root.
+pub fn container_dirs(path: &Path, systemd: bool) -> Vec<(String, PathBuf)> {
+    if systemd {
+        return container_dirs(&systemd_unit_path(path), false);
+    }
+    let mut out = Vec::new();
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return out };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let fstype = post.split(' ').next().unwrap_or("");
+        let mnt = pre.split(' ').nth(4).unwrap_or("");
+        let Some(name) = mnt.strip_prefix(ROOT) else { continue };
+        let name = name.trim_start_matches('/');
+        if name.contains('/') || (name.is_empty() && fstype != "cgroup2") {
+            continue;
+        }
+        let base = match fstype {
+            "cgroup" if !path.is_absolute() => Path::new(mnt).join(rel(&own_cgroup(&own, name))),
+            "cgroup2" if name.is_empty() && !path.is_absolute() => Path::new(mnt).join(rel(own_cgroup(&own, "").parent().unwrap_or(Path::new("/")))),
+            "cgroup" | "cgroup2" => PathBuf::from(mnt),
+            _ => continue,
+        };
+        out.push((name.to_string(), base.join(rel(path))));
+    }
+    out
 }
 
 fn read_pids(dir: &Path, out: &mut Vec<Pid>) {
@@ -150,39 +432,172 @@ fn read_pids(dir: &Path, out: &mut Vec<Pid>) {
     }
 }
 
-/// Pids in the container's cgroup (and its sub-cgroups).
-pub fn pids(path: &Path, systemd: bool, id: &str, dirs: &[PathBuf]) -> Result<Vec<Pid>> {
-    if let Some(d) = dirs.iter().find(|d| d.exists()) {
-        let mut out = Vec::new();
-        read_pids(d, &mut out);
-        return Ok(out);
-    }
-    if !dirs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mgr = manager(path, systemd, id)?;
-    mgr.get_all_pids().map_err(|e| Error::Cgroup(format!("list pids of {}: {e}", path.display())))
+/// A directory strictly below a hierarchy's root: the only kind this
+/// module ever signals or removes (a guard for states written before paths
+/// were cleaned).
+fn below_root(d: &Path) -> bool {
+    let min = if is_v2() { 1 } else { 2 };
+    d.strip_prefix(ROOT).is_ok_and(|r| r.components().all(|c| matches!(c, Component::Normal(_))) && r.components().count() >= min)
 }
 
-/// Kills whatever is left in the cgroup, waits for it on pidfds, and
-/// removes the cgroup (sub-cgroups first).
-pub fn remove(path: &Path, systemd: bool, id: &str, dirs: &[PathBuf]) -> Result<()> {
-    if dirs.is_empty() {
-        let mgr = manager(path, systemd, id)?;
-        return mgr.remove().map_err(|e| Error::Cgroup(format!("remove {}: {e}", path.display())));
+/// The container's cgroup as recorded in its state, and what of it the
+/// runtime created.
+pub struct Owned<'a> {
+    pub path: &'a Path,
+    pub systemd: bool,
+    pub id: &'a str,
+    pub dirs: &'a [PathBuf],
+    /// The directories the runtime created; None for a state written before
+    /// this was recorded (then the leaves count as created).
+    pub created: Option<&'a [PathBuf]>,
+    /// The processes that were in a pre-existing cgroup before the
+    /// container (pid, start time).
+    pub foreign: &'a [(i32, u64)],
+}
+
+/// Who, besides a created cgroup's members, may be signalled: the init
+/// and, with a pid namespace of its own, the processes in it.
+#[derive(Clone, Copy)]
+pub struct Scope {
+    pub init: Option<Pid>,
+    pub own_pid_ns: bool,
+}
+
+impl Owned<'_> {
+    fn created_leaf(&self, d: &Path) -> bool {
+        below_root(d) && self.created.is_none_or(|c| c.iter().any(|x| x == d))
     }
-    let left = pids(path, systemd, id, dirs)?;
-    let fds: Vec<_> = left.iter().filter_map(|p| crate::sys::pidfd_open(*p).ok()).collect();
-    for fd in &fds {
-        let _ = crate::sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(fd), libc::SIGKILL);
+
+    /// Pids in the container's cgroup (and its sub-cgroups).
+    pub fn pids(&self) -> Result<Vec<Pid>> {
+        if let Some(d) = self.dirs.iter().find(|d| below_root(d) && d.exists()) {
+            let mut out = Vec::new();
+            read_pids(d, &mut out);
+            return Ok(out);
+        }
+        if !self.dirs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mgr = manager(self.path, self.systemd, self.id)?;
+        mgr.get_all_pids().map_err(|e| Error::Cgroup(format!("list pids of {}: {e}", self.path.display())))
     }
-    for fd in &fds {
-        let _ = crate::sys::pidfd_wait_exit(std::os::fd::AsFd::as_fd(fd), 10_000);
+
+    /// Sends `sig` to the container's processes; returns the pids signalled
+    /// (empty when `cgroup.kill` did the work). A cgroup the runtime created
+    /// is the container's alone: everything in it is signalled — SIGKILL
+    /// through `cgroup.kill` where the kernel has it, otherwise with the
+    /// freezer holding the cgroup still so that no fork escapes. A
+    /// pre-existing cgroup may hold processes that are not the container's:
+    /// those found there at create are spared — with a pid namespace of its
+    /// own, only the init and the members of that namespace are signalled.
+    pub fn signal_all(&self, sig: i32, scope: Scope) -> Result<Vec<Pid>> {
+        if self.dirs.is_empty() {
+            let pids = self.pids()?;
+            signal(&pids, sig);
+            return Ok(pids);
+        }
+        let own: Vec<&PathBuf> = self.dirs.iter().filter(|d| self.created_leaf(d) && d.exists()).collect();
+        if own.is_empty() {
+            return Ok(self.signal_foreign(sig, scope));
+        }
+        if sig == libc::SIGKILL {
+            if let Some(d) = own.iter().find(|d| d.join("cgroup.kill").exists()) {
+                let mut pids = Vec::new();
+                read_pids(d, &mut pids);
+                std::fs::write(d.join("cgroup.kill"), "1").map_err(|e| cg_err("kill", d, &e))?;
+                return Ok(pids);
+            }
+        }
+        let freezer = own.iter().find(|d| d.join("freezer.state").exists());
+        if let Some(f) = freezer {
+            freeze_v1(f, true);
+        }
+        let mut pids = Vec::new();
+        read_pids(own[0], &mut pids);
+        signal(&pids, sig);
+        if let Some(f) = freezer {
+            freeze_v1(f, false);
+        }
+        Ok(pids)
     }
-    for d in dirs {
-        rmdir_tree(d).map_err(|e| Error::Cgroup(format!("remove {}: {}", d.display(), crate::error::strerror(&e))))?;
+
+    fn signal_foreign(&self, sig: i32, scope: Scope) -> Vec<Pid> {
+        let mut all = Vec::new();
+        if let Some(d) = self.dirs.iter().find(|d| below_root(d)) {
+            read_pids(d, &mut all);
+        }
+        let ns = |p: Pid| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+        let init_ns = scope.init.and_then(ns);
+        let was_there = |p: Pid| crate::sys::proc_start_time(p.as_raw()).is_some_and(|(t, _)| self.foreign.contains(&(p.as_raw(), t)));
+        let mut pids: Vec<Pid> = all
+            .into_iter()
+            .filter(|p| Some(*p) != scope.init && !was_there(*p))
+            .filter(|p| !scope.own_pid_ns || (init_ns.is_some() && ns(*p) == init_ns))
+            .collect();
+        pids.extend(scope.init);
+        signal(&pids, sig);
+        pids
     }
-    Ok(())
+
+    /// Kills whatever of the container is left, waits for it on pidfds, and
+    /// removes the directories the runtime created (sub-cgroups of a created
+    /// leaf first; created ancestors only if empty). Pre-existing
+    /// directories are left as they were found.
+    pub fn remove(&self, scope: Scope) -> Result<()> {
+        if self.dirs.is_empty() {
+            let mgr = manager(self.path, self.systemd, self.id)?;
+            return mgr.remove().map_err(|e| Error::Cgroup(format!("remove {}: {e}", self.path.display())));
+        }
+        let mut before = Vec::new();
+        if let Some(d) = self.dirs.iter().find(|d| self.created_leaf(d)) {
+            read_pids(d, &mut before);
+        }
+        let fds: Vec<_> = before.iter().filter_map(|p| crate::sys::pidfd_open(*p).ok()).collect();
+        self.signal_all(libc::SIGKILL, scope)?;
+        for fd in &fds {
+            let _ = crate::sys::pidfd_wait_exit(std::os::fd::AsFd::as_fd(fd), 10_000);
+        }
+        for d in self.dirs.iter().filter(|d| self.created_leaf(d)) {
+            rmdir_tree(d).map_err(|e| cg_err("remove", d, &e))?;
+        }
+        let mut ancestors: Vec<&PathBuf> = self.created.unwrap_or(&[]).iter().filter(|c| !self.dirs.contains(c) && below_root(c)).collect();
+        ancestors.sort_by_key(|a| std::cmp::Reverse(a.components().count()));
+        for a in ancestors {
+            let _ = std::fs::remove_dir(a);
+        }
+        Ok(())
+    }
+}
+
+fn signal(pids: &[Pid], sig: i32) {
+    for p in pids {
+        // SAFETY: plain integer arguments (any signal number, real-time ones included).
+        unsafe { libc::kill(p.as_raw(), sig) };
+    }
+}
+
+/// Freezes (or thaws) a v1 freezer cgroup; a freeze waits up to a second
+/// for the kernel to report FROZEN.
+fn freeze_v1(d: &Path, frozen: bool) {
+    let state = d.join("freezer.state");
+    let _ = std::fs::write(&state, if frozen { "FROZEN" } else { "THAWED" });
+    for _ in 0..if frozen { 500 } else { 0 } {
+        if std::fs::read_to_string(&state).is_ok_and(|s| s.trim() == "FROZEN") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Thaws the container's cgroup (before `delete --force` of a paused one).
+pub fn thaw(dirs: &[PathBuf]) {
+    for d in dirs.iter().filter(|d| below_root(d)) {
+        if d.join("freezer.state").exists() {
+            freeze_v1(d, false);
+        } else if d.join("cgroup.freeze").exists() {
+            let _ = std::fs::write(d.join("cgroup.freeze"), "0");
+        }
+    }
 }
 
 fn rmdir_tree(d: &Path) -> std::io::Result<()> {
@@ -211,40 +626,13 @@ fn rmdir_tree(d: &Path) -> std::io::Result<()> {
 }
 
 /// Whether the cgroup is frozen (`skiff pause`). Cheap: one file read.
-pub fn is_frozen(path: &Path, systemd: bool) -> bool {
+pub fn is_frozen(dirs: &[PathBuf], systemd: bool) -> bool {
     if systemd {
         return false;
     }
-    if is_v2() {
-        std::fs::read_to_string(Path::new(ROOT).join(rel(path)).join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
-    } else {
-        std::fs::read_to_string(Path::new(ROOT).join("freezer").join(rel(path)).join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
-    }
-}
-
-/// For a `cgroup` mount inside the container: each hierarchy's mount name
-/// (`cpu,cpuacct`, or "" for the v2 unified hierarchy) and the container's
-/// directory in it on the host.
-pub fn container_dirs(path: &Path) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return out };
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
-        let fstype = post.split(' ').next().unwrap_or("");
-        let mnt = pre.split(' ').nth(4).unwrap_or("");
-        let Some(name) = mnt.strip_prefix("/sys/fs/cgroup") else { continue };
-        match fstype {
-            "cgroup" => {
-                let name = name.trim_start_matches('/');
-                if !name.is_empty() && !name.contains('/') {
-                    out.push((name.to_string(), Path::new(mnt).join(rel(path))));
-                }
-            }
-            "cgroup2" if name.is_empty() => out.push((String::new(), Path::new(mnt).join(rel(path)))),
-            _ => {}
-        }
-    }
-    out
+    dirs.iter().any(|d| {
+        std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN") || (is_v2() && std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1"))
+    })
 }
 
 /// `linux.resources` with the device rules every container needs appended
@@ -279,4 +667,45 @@ pub fn with_device_rules(res: Option<&LinuxResources>, devices: &[crate::devices
     }
     res.set_devices(Some(rules));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_path_cannot_climb() {
+        for (p, want) in [("../../../../etc/evil", "etc/evil"), ("/..", "/"), ("/a/../../b", "/b"), ("a/./b//c/..", "a/b"), ("..", ""), ("/x/y", "/x/y")] {
+            assert_eq!(clean_path(Path::new(p)), PathBuf::from(want), "{p}");
+        }
+    }
+
+    #[test]
+    fn root_and_own_cgroup_are_refused() {
+        for p in ["/", "/..", "/../..", ".", "..", "a/.."] {
+            let e = resolve_path(Some(Path::new(p)), "id", false).unwrap_err().to_string();
+            assert!(e.contains("linux.cgroupsPath"), "{p}: {e}");
+        }
+        assert_eq!(resolve_path(None, "id", false).unwrap(), PathBuf::from("id"));
+        assert_eq!(resolve_path(Some(Path::new("")), "id", true).unwrap(), PathBuf::from("system.slice:runc:id"));
+        assert_eq!(resolve_path(Some(Path::new("/a/../b")), "id", false).unwrap(), PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn systemd_unit_paths() {
+        assert_eq!(systemd_unit_path(Path::new("system.slice:runc:x")), PathBuf::from("/system.slice/runc-x.scope"));
+        assert_eq!(systemd_unit_path(Path::new(":docker:x")), PathBuf::from("/system.slice/docker-x.scope"));
+        assert_eq!(systemd_unit_path(Path::new("a-b.slice:p:x")), PathBuf::from("/a.slice/a-b.slice/p-x.scope"));
+        assert_eq!(systemd_unit_path(Path::new("-.slice:p:k.slice")), PathBuf::from("/k.slice"));
+    }
+
+    #[test]
+    fn own_cgroup_lookup() {
+        let t = "4:memory:/process_api/x\n2:cpu,cpuacct:/a\n1:name=systemd:/s\n0::/u\n";
+        assert_eq!(own_cgroup(t, "memory"), PathBuf::from("/process_api/x"));
+        assert_eq!(own_cgroup(t, "cpu,cpuacct"), PathBuf::from("/a"));
+        assert_eq!(own_cgroup(t, "systemd"), PathBuf::from("/s"));
+        assert_eq!(own_cgroup(t, ""), PathBuf::from("/u"));
+        assert_eq!(own_cgroup(t, "pids"), PathBuf::from("/"));
+    }
 }

@@ -59,8 +59,18 @@ struct Undo {
     /// The rootfs and the host mounts below it before `create`, when the
     /// container shares the host's mount namespace.
     host_mounts: Option<(PathBuf, Vec<u64>)>,
-    cgroup: Option<(PathBuf, bool, String, Vec<PathBuf>)>,
+    cgroup: Option<UndoCgroup>,
     dir: Option<ContainerDir>,
+}
+
+/// The cgroup part of [`Undo`]: what create made, to be removed.
+struct UndoCgroup {
+    path: PathBuf,
+    systemd: bool,
+    id: String,
+    dirs: Vec<PathBuf>,
+    created: Vec<PathBuf>,
+    foreign: Vec<(i32, u64)>,
 }
 
 impl Drop for Undo {
@@ -72,8 +82,9 @@ impl Drop for Undo {
         if let Some((rootfs, before)) = self.host_mounts.take() {
             crate::rootfs::unmount_new(&rootfs, &before);
         }
-        if let Some((path, systemd, id, dirs)) = self.cgroup.take() {
-            if let Err(e) = crate::cgroups::remove(&path, systemd, &id, &dirs) {
+        if let Some(c) = self.cgroup.take() {
+            let owned = crate::cgroups::Owned { path: &c.path, systemd: c.systemd, id: &c.id, dirs: &c.dirs, created: Some(&c.created), foreign: &c.foreign };
+            if let Err(e) = owned.remove(crate::cgroups::Scope { init: None, own_pid_ns: false }) {
                 tracing::warn!("cleanup: {e}");
             }
         }
@@ -114,7 +125,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         return Err(Error::config("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listener path"));
     }
     let hooks = cfg.spec.hooks().clone().unwrap_or_default();
-    let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), opts.id, opts.systemd_cgroup);
+    let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), opts.id, opts.systemd_cgroup)?;
+    crate::cgroups::check_unified(linux.resources().as_ref())?;
+    let cgroup_dirs = crate::cgroups::container_dirs(&cgroup_path, opts.systemd_cgroup);
     let device_list = crate::devices::plan(linux)?;
     // Without a mount namespace of its own the container's mounts land on
     // the host: those already below the rootfs are recorded, so that
@@ -135,7 +148,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         new_cgroupns,
         new_mountns,
         mount_label: linux.mount_label().clone().filter(|l| !l.is_empty()),
-        cgroup_dirs: crate::cgroups::container_dirs(&cgroup_path),
+        // As runc: the hybrid host's unified hierarchy is joined, not mounted.
+        cgroup_dirs: cgroup_dirs.iter().filter(|(n, _)| n != "unified").cloned().collect(),
         idmap_trees: crate::rootfs::idmapped_trees(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?,
         bind_sources: if ns.new_user || ns.unshare_after_join() {
             crate::rootfs::open_bind_sources(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?
@@ -150,6 +164,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let dir = store.create(opts.id)?;
     let fifo_path = dir.fifo_path();
     let mut undo = Undo { pidfd: None, host_mounts: host_mounts.clone().map(|m| (cfg.rootfs.clone(), m)), cgroup: None, dir: Some(dir) };
+    let host_dirs = crate::cgroups::host_dirs(&cgroup_dirs, opts.systemd_cgroup);
+    let foreign = crate::cgroups::precheck(&host_dirs)?;
+    let cgroup_path = crate::cgroups::manager_path(&cgroup_path, opts.systemd_cgroup, &cgroup_dirs);
+    let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path.clone(), systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs.clone(), created: Vec::new(), foreign: foreign.clone() });
+    crate::cgroups::create_dirs(&host_dirs, &mut ucg.created)?;
+    let created = ucg.created.clone();
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
     // Read and write: the init waits for `start`'s byte on it and, should it
     // fail after that, leaves its error there for `start` to read.
@@ -260,7 +280,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         owner: String::new(),
         annotations: cfg.spec.annotations().clone().unwrap_or_default(),
         init_start_time,
-        cgroup_dirs: crate::cgroups::host_dirs(&cgroup_path, opts.systemd_cgroup),
+        cgroup_dirs: host_dirs,
+        cgroup_created: Some(created),
+        cgroup_foreign: foreign,
         cgroup_path,
         systemd_cgroup: opts.systemd_cgroup,
         own_pid_ns: new_pid,
@@ -277,22 +299,26 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     // and the resources applied while it goes on (before Ready, so always
     // before the container's process can run). With createContainer hooks
     // — user code in the init — the limits are applied first.
-    undo.cgroup = Some((st.cgroup_path.clone(), opts.systemd_cgroup, opts.id.to_string(), st.cgroup_dirs.clone()));
     // A failure here may stem from the init having died: prefer its error.
     let or_child = |e: Error| parent_chan.pending_error().map(Error::Init).unwrap_or(e);
     let resources = crate::cgroups::with_device_rules(linux.resources().as_ref(), &device_list);
-    let early_release = !opts.systemd_cgroup && !crate::cgroups::is_v2() && hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
-    if early_release {
+    let v1 = !opts.systemd_cgroup && !crate::cgroups::is_v2();
+    let early_release = v1 && hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
+    if v1 {
         crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid).map_err(or_child)?;
+    }
+    if early_release {
         send(&parent_chan, &ToChild::CgroupReady(false))?;
     }
     let cgroup_mgr = crate::cgroups::manager(&st.cgroup_path, opts.systemd_cgroup, opts.id)?;
-    if !early_release {
+    if !v1 {
         crate::cgroups::join(&cgroup_mgr, pid, &st.cgroup_path).map_err(or_child)?;
     }
-    crate::cgroups::apply(&cgroup_mgr, Some(&resources), &st.cgroup_path).map_err(or_child)?;
-    if early_release {
+    crate::cgroups::apply(&cgroup_mgr, Some(&resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;
+    if v1 {
         crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid).map_err(or_child)?;
+    }
+    if early_release {
         send(&parent_chan, &ToChild::CgroupDone)?;
     } else {
         send(&parent_chan, &ToChild::CgroupReady(true))?;
@@ -496,10 +522,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         if status == Status::Stopped && !cgroup_has_pids(&st) {
             return Err(Error::NotRunning);
         }
-        for p in crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id, &st.cgroup_dirs)? {
-            // SAFETY: plain integer arguments (any signal number, real-time ones included).
-            unsafe { libc::kill(p.as_raw(), sig) };
-        }
+        st.cgroup().signal_all(sig, cgroup_scope(&st))?;
         return Ok(());
     }
     if status == Status::Stopped {
@@ -510,7 +533,12 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 fn cgroup_has_pids(st: &State) -> bool {
-    crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id, &st.cgroup_dirs).is_ok_and(|p| !p.is_empty())
+    st.cgroup().pids().is_ok_and(|p| !p.is_empty())
+}
+
+/// Who may be signalled besides the members of a cgroup skiff created.
+fn cgroup_scope(st: &State) -> crate::cgroups::Scope {
+    crate::cgroups::Scope { init: init_pidfd(st).map(|_| Pid::from_raw(st.pid)), own_pid_ns: st.own_pid_ns }
 }
 
 /// `delete`: removes a stopped (or created) container; `force` kills a
@@ -525,7 +553,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         Status::Created | Status::Creating => kill_and_wait(&st),
         s if force => {
             if s == Status::Paused {
-                let _ = thaw(&st);
+                crate::cgroups::thaw(&st.cgroup_dirs);
             }
             kill_and_wait(&st)
         }
@@ -534,21 +562,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     destroy(dir, &st)
 }
 
-fn thaw(st: &State) -> Result<()> {
-    let mgr = crate::cgroups::manager(&st.cgroup_path, st.systemd_cgroup, &st.id)?;
-    use libcgroups::common::CgroupManager;
-    mgr.freeze(libcgroups::common::FreezerState::Thawed).map_err(|e| Error::Cgroup(e.to_string()))
-}
-
 /// SIGKILLs the init (and, without a pid namespace of its own, everything
 /// in the cgroup) and waits on its pidfd until it is gone: no polling loop.
 fn kill_and_wait(st: &State) {
     if !st.own_pid_ns {
-        if let Ok(pids) = crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id, &st.cgroup_dirs) {
-            for p in pids {
-                let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
-            }
-        }
+        let _ = st.cgroup().signal_all(libc::SIGKILL, cgroup_scope(st));
     }
     if let Some(fd) = init_pidfd(st) {
         let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
@@ -561,7 +579,7 @@ fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
     if let Some(before) = &st.host_mounts {
         crate::rootfs::unmount_new(&st.rootfs, before);
     }
-    let r = crate::cgroups::remove(&st.cgroup_path, st.systemd_cgroup, &st.id, &st.cgroup_dirs);
+    let r = st.cgroup().remove(cgroup_scope(st));
     let json = serde_json::to_vec(&st.to_oci(Status::Stopped)).expect("json");
     for w in crate::hooks::run_all_warn("poststop", &st.poststop, &json) {
         tracing::warn!("{w}");

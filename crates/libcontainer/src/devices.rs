@@ -118,3 +118,125 @@ pub fn symlinks(root: &Root, has_devpts: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// The devices cgroup v1 rules, as runc's emulator computes them: the rules
+/// are folded, in order, into a default (allow or deny all) plus a set of
+/// exceptions, and only that final state is written. A rule that agrees
+/// with the default removes a matching exception instead of being written:
+/// after a deny-all, a deny rule (`c 1:11 rwm` in `devices.deny`) is
+/// already covered and never reaches the kernel.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CgroupV1Rules {
+    pub default_allow: bool,
+    /// (type, major, minor) -> access bits (r=1, w=2, m=4); -1 is a wildcard.
+    pub exceptions: std::collections::BTreeMap<(i64, i64, char), u8>,
+}
+
+fn access_bits(s: &str) -> u8 {
+    s.chars().fold(0, |b, c| match c {
+        'r' => b | 1,
+        'w' => b | 2,
+        'm' => b | 4,
+        _ => b,
+    })
+}
+
+fn access_str(b: u8) -> String {
+    [(1, 'r'), (2, 'w'), (4, 'm')].iter().filter(|(bit, _)| b & bit != 0).map(|(_, c)| *c).collect()
+}
+
+impl CgroupV1Rules {
+    /// Folds `rules` (the config's, then the defaults) into the final state.
+    /// Starts from allow-all, as a new cgroup does.
+    pub fn from_rules(rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<Self> {
+        let mut e = CgroupV1Rules { default_allow: true, exceptions: Default::default() };
+        for (i, r) in rules.iter().enumerate() {
+            let typ = match r.typ().unwrap_or_default() {
+                LinuxDeviceType::A => 'a',
+                LinuxDeviceType::B => 'b',
+                LinuxDeviceType::C => 'c',
+                t => return Err(Error::config(format!("linux.resources.devices[{i}].type"), format!("type {:?} cannot be used in a cgroup rule", t.as_str()))),
+            };
+            let bits = access_bits(r.access().as_deref().unwrap_or(""));
+            if typ == 'a' {
+                // A rule for every device resets the state.
+                e = CgroupV1Rules { default_allow: r.allow(), exceptions: Default::default() };
+                continue;
+            }
+            let key = (r.major().unwrap_or(-1), r.minor().unwrap_or(-1), typ);
+            if r.allow() == e.default_allow {
+                e.remove(key, bits, i)?;
+            } else {
+                *e.exceptions.entry(key).or_insert(0) |= bits;
+            }
+        }
+        e.exceptions.retain(|_, b| *b != 0);
+        Ok(e)
+    }
+
+    fn remove(&mut self, key: (i64, i64, char), bits: u8, i: usize) -> Result<()> {
+        // cgroup v1 silently ignores a hole punched in a wildcard exception;
+        // refuse it rather than give a false sense of security (as runc).
+        let (ma, mi, t) = key;
+        for partial in [(-1, mi, t), (ma, -1, t), (-1, -1, t)] {
+            if partial != key && self.exceptions.get(&partial).is_some_and(|b| b & bits != 0) {
+                return Err(Error::config(format!("linux.resources.devices[{i}]"), "cannot remove access from part of a wildcard rule (not supported by the devices cgroup v1)"));
+            }
+        }
+        if let Some(b) = self.exceptions.get_mut(&key) {
+            *b &= !bits;
+        }
+        Ok(())
+    }
+
+    /// The writes that set a devices cgroup to this state: (file, line),
+    /// the reset to the default first.
+    pub fn writes(&self) -> Vec<(&'static str, String)> {
+        let (reset, exc) = if self.default_allow { ("devices.allow", "devices.deny") } else { ("devices.deny", "devices.allow") };
+        let mut out = vec![(reset, "a *:* rwm".to_string())];
+        let num = |n: i64| if n < 0 { "*".to_string() } else { n.to_string() };
+        for (&(ma, mi, t), &b) in &self.exceptions {
+            out.push((exc, format!("{t} {}:{} {}", num(ma), num(mi), access_str(b))));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(allow: bool, t: &str, major: Option<i64>, minor: Option<i64>, access: &str) -> oci_spec::runtime::LinuxDeviceCgroup {
+        let mut v = serde_json::json!({"allow": allow, "type": t, "access": access});
+        if let Some(m) = major {
+            v["major"] = m.into();
+        }
+        if let Some(m) = minor {
+            v["minor"] = m.into();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn deny_after_deny_all_is_not_written() {
+        let rules = [rule(false, "a", None, None, "rwm"), rule(false, "c", Some(1), Some(11), "rwa"), rule(true, "c", Some(1), Some(3), "rwm")];
+        let e = CgroupV1Rules::from_rules(&rules).unwrap();
+        assert_eq!(e.writes(), vec![("devices.deny", "a *:* rwm".to_string()), ("devices.allow", "c 1:3 rwm".to_string())]);
+    }
+
+    #[test]
+    fn deny_removes_an_earlier_allow() {
+        let rules = [rule(false, "a", None, None, "rwm"), rule(true, "c", Some(1), Some(3), "rwm"), rule(false, "c", Some(1), Some(3), "w")];
+        let e = CgroupV1Rules::from_rules(&rules).unwrap();
+        assert_eq!(e.writes()[1], ("devices.allow", "c 1:3 rm".to_string()));
+        let hole = [rule(false, "a", None, None, "rwm"), rule(true, "c", None, None, "m"), rule(false, "c", Some(1), Some(3), "m")];
+        assert!(CgroupV1Rules::from_rules(&hole).is_err());
+    }
+
+    #[test]
+    fn allow_all_keeps_deny_exceptions() {
+        let rules = [rule(true, "a", None, None, "rwm"), rule(false, "b", Some(8), None, "w")];
+        let e = CgroupV1Rules::from_rules(&rules).unwrap();
+        assert_eq!(e.writes(), vec![("devices.allow", "a *:* rwm".to_string()), ("devices.deny", "b 8:* w".to_string())]);
+    }
+}

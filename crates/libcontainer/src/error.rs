@@ -34,6 +34,9 @@ pub enum Error {
     Init(String),
     #[error("cgroup: {0}")]
     Cgroup(String),
+    /// A pre-existing cgroup is frozen: the init would freeze in it.
+    #[error("container's cgroup unexpectedly frozen ({})", .0.display())]
+    CgroupFrozen(PathBuf),
     #[error("{0}")]
     Hook(String),
     #[error("seccomp: {0}")]

@@ -77,6 +77,14 @@ pub struct State {
     /// The container's directory in each cgroup hierarchy.
     #[serde(default)]
     pub cgroup_dirs: Vec<PathBuf>,
+    /// The cgroup directories the runtime created (the only ones `delete`
+    /// removes); absent in states written before it was recorded.
+    #[serde(default)]
+    pub cgroup_created: Option<Vec<PathBuf>>,
+    /// Processes (pid, start time) that were in a pre-existing cgroup before
+    /// the container: never signalled by `kill --all` or `delete`.
+    #[serde(default)]
+    pub cgroup_foreign: Vec<(i32, u64)>,
     /// Whether the container has its own pid namespace (then killing the
     /// init kills everything; otherwise `delete` must sweep the cgroup).
     pub own_pid_ns: bool,
@@ -101,7 +109,7 @@ impl State {
             Some((start, st)) if start == self.init_start_time && st != 'Z' && st != 'X' => {}
             _ => return Status::Stopped,
         }
-        if crate::cgroups::is_frozen(&self.cgroup_path, self.systemd_cgroup) {
+        if crate::cgroups::is_frozen(&self.cgroup_dirs, self.systemd_cgroup) {
             return Status::Paused;
         }
         if dir.join(EXEC_FIFO).exists() {
@@ -109,6 +117,11 @@ impl State {
         } else {
             Status::Running
         }
+    }
+
+    /// The container's cgroup, for signalling and removal.
+    pub fn cgroup(&self) -> crate::cgroups::Owned<'_> {
+        crate::cgroups::Owned { path: &self.cgroup_path, systemd: self.systemd_cgroup, id: &self.id, dirs: &self.cgroup_dirs, created: self.cgroup_created.as_deref(), foreign: &self.cgroup_foreign }
     }
 
     /// The runtime-spec state object (what `skiff state` prints and hooks read).
