@@ -287,7 +287,14 @@ fn apply_off_path(res: &mut LinuxResources, path: &Path, dirs: &[PathBuf]) -> Re
         match name.as_str() {
             "memory" => {
                 let Some(m) = *res.memory() else { continue };
-                for (f, v) in [("memory.limit_in_bytes", m.limit()), ("memory.memsw.limit_in_bytes", m.swap()), ("memory.soft_limit_in_bytes", m.reservation())] {
+                let files = [
+                    ("memory.limit_in_bytes", m.limit()),
+                    ("memory.memsw.limit_in_bytes", m.swap()),
+                    ("memory.soft_limit_in_bytes", m.reservation()),
+                    ("memory.kmem.limit_in_bytes", m.kernel()),
+                    ("memory.kmem.tcp.limit_in_bytes", m.kernel_tcp()),
+                ];
+                for (f, v) in files {
                     if let Some(v) = v.filter(|v| *v != 0) {
                         w(f, v.to_string())?;
                     }
