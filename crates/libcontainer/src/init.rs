@@ -120,6 +120,41 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     }
 
     // 6. Switch root, then what must be done from inside.
+    let (console, proc) = switch_root(a)?;
+    // 7. Limits, the user, the working directory, the executable.
+    let (path, env) = prepare_exec(a, chan, console, proc)?;
+
+    // 8. With a seccomp listener, the filter goes in now and its fd straight
+    //    to the runtime (for the agent), before any other system call that a
+    //    notify rule could trap. Then Ready, and wait for `start`.
+    let mut filter_loaded = false;
+    if let Some(f) = a.seccomp.as_ref().filter(|f| f.needs_listener) {
+        let fd = load_filter(a, f)?.ok_or_else(|| Error::Seccomp("the kernel returned no listener fd".into()))?;
+        chan.send_fd_to_parent(fd.as_fd())?;
+        drop(fd);
+        filter_loaded = true;
+    }
+    chan.send_to_parent(&ToParent::Ready)?;
+    wait_for_start(&a.fifo)?;
+
+    // 9. The filter (as late as it can be: only the capability change, the
+    //    startContainer hooks and execve run under it), then exec.
+    match a.seccomp.as_ref().filter(|_| !filter_loaded) {
+        Some(f) => drop(load_filter(a, f)?),
+        None if a.seccomp.is_none() => set_no_new_privs(a)?,
+        None => {}
+    }
+    a.caps.apply()?;
+    crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json, Some(&a.exec.env))?;
+    let err = nix::unistd::execve(&path, &a.exec.args, &env).unwrap_err();
+    Err(Error::Init(format!("unable to start container process: exec {:?}: {}", path, err.desc().to_lowercase())))
+}
+
+/// Step 6: pivot_root (or chroot), the console, sysctls, masked and
+/// read-only paths. Returns the pty and, when there is work for it, a
+/// procfs of our own (not the container's /proc, where a mount or a
+/// symlink could redirect a write).
+fn switch_root(a: &InitArgs) -> Result<(Option<crate::tty::Pty>, Option<crate::procfs::Proc>)> {
     crate::rootfs::pivot(&a.rootfs.rootfs, a.rootfs.no_pivot, a.rootfs.new_mountns)?;
     let console = if a.terminal {
         let sock = a.console_socket.as_ref().ok_or_else(|| Error::Tty("no console socket".into()))?;
@@ -130,17 +165,18 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     } else {
         None
     };
-    // A procfs of our own (not the container's /proc, where a mount or a
-    // symlink could redirect a write), when there is something to do in it.
     let proc = if !a.sysctl.is_empty() || a.rootfs.in_userns || !a.lsm.is_empty() { Some(crate::procfs::Proc::new_private()?) } else { None };
     // Sysctls before /proc/sys becomes read-only (readonlyPaths).
     for (k, v) in &a.sysctl {
         proc.as_ref().expect("opened above").write_sysctl(k, v)?;
     }
     crate::rootfs::finish(&a.rootfs)?;
+    Ok((console, proc))
+}
 
-    // 7. Limits, the user, the working directory, the executable: all the
-    //    runtime's own work, done before the container's filter exists.
+/// Step 7: all the runtime's own work, done before the container's filter
+/// exists. Returns the executable and the environment.
+fn prepare_exec(a: &InitArgs, chan: &Channel, console: Option<crate::tty::Pty>, proc: Option<crate::procfs::Proc>) -> Result<(CString, Vec<CString>)> {
     a.exec.set_rlimits()?;
     if let Some(pty) = console {
         // The pty becomes stdio before the user change, which gives it to
@@ -167,31 +203,7 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     // container's process: every descriptor past stdio and the preserved
     // ones is closed, but for our channel and exec.fifo (close-on-exec).
     crate::sys::close_from_except(3 + a.preserve_fds, &[chan.fd().as_raw_fd(), a.fifo.as_raw_fd()]).ctx(|| "close the runtime's descriptors".into())?;
-
-    // 8. With a seccomp listener, the filter goes in now and its fd straight
-    //    to the runtime (for the agent), before any other system call that a
-    //    notify rule could trap. Then Ready, and wait for `start`.
-    let mut filter_loaded = false;
-    if let Some(f) = a.seccomp.as_ref().filter(|f| f.needs_listener) {
-        let fd = load_filter(a, f)?.ok_or_else(|| Error::Seccomp("the kernel returned no listener fd".into()))?;
-        chan.send_fd_to_parent(fd.as_fd())?;
-        drop(fd);
-        filter_loaded = true;
-    }
-    chan.send_to_parent(&ToParent::Ready)?;
-    wait_for_start(&a.fifo)?;
-
-    // 9. The filter (as late as it can be: only the capability change, the
-    //    startContainer hooks and execve run under it), then exec.
-    match a.seccomp.as_ref().filter(|_| !filter_loaded) {
-        Some(f) => drop(load_filter(a, f)?),
-        None if a.seccomp.is_none() => set_no_new_privs(a)?,
-        None => {}
-    }
-    a.caps.apply()?;
-    crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json, Some(&a.exec.env))?;
-    let err = nix::unistd::execve(&path, &a.exec.args, &env).unwrap_err();
-    Err(Error::Init(format!("unable to start container process: exec {:?}: {}", path, err.desc().to_lowercase())))
+    Ok((path, env))
 }
 
 /// The user change and the working directory, as runc does them: the cwd is
