@@ -27,20 +27,36 @@ fn refused(env: &TestEnv, out: &Output, words: &[&str], core: &str) {
     assert_eq!(core_pattern(), core, "the host's core_pattern changed");
 }
 
+/// `create` with a bind mount of a fresh directory `name` at `dest`, which
+/// must be refused with `words`.
+fn bind_is_refused(mut env: TestEnv, name: &str, dest: &str, words: &[&str]) {
+    let vol = env.dir.join(name);
+    fs::create_dir_all(&vol).unwrap();
+    env.add_mount(json!({"destination": dest, "type": "bind", "source": vol, "options": ["rbind"]}));
+    env.set_args(&["true"]);
+    let core = core_pattern();
+    let out = env.create();
+    refused(&env, &out, words, &core);
+}
+
+/// The runtime run through `sh -c` with the given redirections first (the
+/// descriptors a caller might leak to it), `run` of the primary container.
+fn run_with_inherited(env: &TestEnv, redirections: &str) -> Output {
+    env.write_config();
+    let cmd = format!("exec {redirections}; exec {} --root {} run --bundle {} {}", runtime_bin().display(), env.root.display(), env.bundle.display(), env.id);
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg(cmd);
+    env.run_cmd(c)
+}
+
 /// CVE-2019-19921 / CVE-2023-27561 class: a mount whose destination goes,
 /// through a symlink of the image, onto /proc.
 #[test]
 fn mount_through_a_symlink_onto_proc_is_refused() {
     require_root!();
-    let mut env = TestEnv::new("esc-proc-symlink-dest");
+    let env = TestEnv::new("esc-proc-symlink-dest");
     std::os::unix::fs::symlink("/proc", env.rootfs.join("evil")).unwrap();
-    let vol = env.dir.join("vol");
-    fs::create_dir_all(&vol).unwrap();
-    env.add_mount(json!({"destination": "/evil", "type": "bind", "source": vol, "options": ["rbind"]}));
-    env.set_args(&["true"]);
-    let core = core_pattern();
-    let out = env.create();
-    refused(&env, &out, &["not of type proc"], &core);
+    bind_is_refused(env, "vol", "/evil", &["not of type proc"]);
 }
 
 /// A mount inside /proc (a volume over /proc/sys/net, which would let it
@@ -158,17 +174,7 @@ fn descriptors_do_not_leak_into_hooks_or_the_container() {
         "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "ls /proc/self/fd > /fdlog/startContainer"]}]
     });
     env.set_sh("ls /proc/self/fd > /fdlog/process");
-    env.write_config();
-    let cmd = format!(
-        "exec 7</etc/hostname 8</; exec {} --root {} run --bundle {} {}",
-        runtime_bin().display(),
-        env.root.display(),
-        env.bundle.display(),
-        env.id
-    );
-    let mut c = std::process::Command::new("sh");
-    c.arg("-c").arg(cmd);
-    env.run_cmd(c).ok();
+    run_with_inherited(&env, "7</etc/hostname 8</").ok();
     for f in ["prestart", "startContainer", "process"] {
         let fds: Vec<u32> = fs::read_to_string(log.join(f)).unwrap_or_default().split_whitespace().filter_map(|s| s.parse().ok()).collect();
         assert!(!fds.is_empty(), "{f}: no listing");
@@ -184,17 +190,7 @@ fn cwd_through_a_leaked_descriptor_is_refused() {
     let mut env = TestEnv::new("esc-cwd-fd");
     env.config["process"]["cwd"] = json!("/proc/self/fd/8");
     env.set_sh("ls > /dev/null; echo RAN");
-    env.write_config();
-    let cmd = format!(
-        "exec 8</; exec {} --root {} run --bundle {} {}",
-        runtime_bin().display(),
-        env.root.display(),
-        env.bundle.display(),
-        env.id
-    );
-    let mut c = std::process::Command::new("sh");
-    c.arg("-c").arg(cmd);
-    let out = env.run_cmd(c);
+    let out = run_with_inherited(&env, "8</");
     assert!(!out.stdout.contains("RAN"), "the process ran with a host cwd: {}", out.describe());
     out.failed();
     env.rt(&["delete", "--force", &env.id]);
@@ -208,17 +204,7 @@ fn executable_through_a_leaked_descriptor_is_refused() {
     require_root!();
     let mut env = TestEnv::new("esc-exe-fd");
     env.set_args(&["/proc/self/fd/8/bin/true"]);
-    env.write_config();
-    let cmd = format!(
-        "exec 8</; exec {} --root {} run --bundle {} {}",
-        runtime_bin().display(),
-        env.root.display(),
-        env.bundle.display(),
-        env.id
-    );
-    let mut c = std::process::Command::new("sh");
-    c.arg("-c").arg(cmd);
-    let out = env.run_cmd(c);
+    let out = run_with_inherited(&env, "8</");
     out.failed();
     assert!(Path::new("/bin/true").exists());
     env.rt(&["delete", "--force", &env.id]);
@@ -231,14 +217,8 @@ fn executable_through_a_leaked_descriptor_is_refused() {
 fn a_fake_proc_is_refused() {
     require_root!();
     let mut env = TestEnv::new("esc-fake-proc");
-    let fake = env.dir.join("fakeproc");
-    std::fs::create_dir_all(fake.join("self/attr")).unwrap();
     env.remove_mount("/proc");
-    env.add_mount(json!({"destination": "/proc", "type": "bind", "source": fake, "options": ["rbind"]}));
-    env.set_args(&["true"]);
-    let core = core_pattern();
-    let out = env.create();
-    refused(&env, &out, &["proc"], &core);
+    bind_is_refused(env, "fakeproc", "/proc", &["proc"]);
 }
 
 /// CVE-2022-29162: no inheritable capability the config does not ask for.
