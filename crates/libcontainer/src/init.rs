@@ -272,8 +272,7 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
         crate::seccomp::load(f).map_err(|e| Error::Seccomp(e.to_string()))?;
     }
     crate::sys::cloexec_from(3 + a.preserve_fds).ctx(|| "close the runtime's descriptors".into())?;
-    let err = nix::unistd::execve(&path, &a.exec.args, &env).unwrap_err();
-    Err(Error::Init(format!("unable to start container process: exec {:?}: {}", path, err.desc().to_lowercase())))
+    Err(crate::exec_guard::execute(&path, &a.exec.args, &env))
 }
 
 /// Blocks until `start` writes to exec.fifo (or gives up and closes it).
