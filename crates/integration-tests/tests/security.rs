@@ -158,8 +158,10 @@ fn attack(name: &str, b_args: &[&str], prepare: impl FnOnce(&Path), readback: &s
     env.set_namespace("pid", Some(&format!("/proc/{a_pid}/ns/pid")));
     env.config["root"]["readonly"] = json!(false);
     let mut b_errors = String::new();
+    let mut b_ids = Vec::new();
     for _ in 0..3 {
         let b_id = env.new_id();
+        b_ids.push(b_id.clone());
         env.write_config_for(&b_id);
         let out = env.run_cmd(copy_cmd(&env, &copy, &["create", "--bundle", &bundle, &b_id]));
         b_errors.push_str(&out.stderr);
@@ -181,8 +183,12 @@ fn attack(name: &str, b_args: &[&str], prepare: impl FnOnce(&Path), readback: &s
         }
     }
     if report.join("opened").exists() {
-        wait_until(Duration::from_secs(15), || report.join("result").exists());
+        // (non-empty: the shell creates the file before it writes to it)
+        wait_until(Duration::from_secs(15), || fs::read(report.join("result")).is_ok_and(|r| !r.is_empty()));
     }
+    // B's init is our child: reap it, or A's init (pid 1 of the namespace
+    // B joined) cannot finish exiting.
+    wait_until(Duration::from_secs(5), || b_ids.iter().all(|id| env.status_id(id).as_deref() != Some("running")));
     let _ = env.rt(&["delete", "--force", &a_id]);
     let read = |f: &str| fs::read_to_string(report.join(f)).ok().map(|s| s.trim().to_string());
     Outcome {
@@ -249,4 +255,147 @@ fn attacker_control_overwrites_an_exposed_binary() {
     assert!(!o.original_changed && !o.copy_changed, "{}", o.describe());
     assert_eq!(o.result.as_deref(), Some("written"), "the attacker did not win against an exposed binary: {}", o.describe());
     assert!(o.readback.starts_with(b"PWNED"), "victim not overwritten: {}", o.describe());
+}
+
+/// skiff's error when the runtime binary is refused (runc and crun run a
+/// sealed or read-only copy of themselves instead, so they have none).
+#[test]
+fn runtime_binary_is_refused_with_a_clear_error() {
+    require_root!();
+    if runtime_name() != "skiff" {
+        skip_message(&format!("SKIPPED {}:{}: skiff's refusal wording\n", file!(), line!()));
+        return;
+    }
+    let mut env = TestEnv::new("sec-refuse");
+    env.set_args(&["/proc/self/exe", "--version"]);
+    env.run(&[]).failed().stderr_mentions(&[
+        "unable to start container process: exec /proc/self/exe: refusing to execute the runtime binary",
+    ]);
+    put_exec(&env.rootfs, "evil", b"#!/proc/self/exe\n");
+    env.set_args(&["/evil"]);
+    let id = env.new_id();
+    env.run_id(&id, &[]).failed().stderr_mentions(&[
+        "exec /evil: interpreter /proc/self/exe: refusing to execute the runtime binary",
+    ]);
+}
+
+/// Scripts still run, with the argv the kernel builds, also through a chain
+/// of interpreters with an optional argument.
+#[test]
+fn scripts_get_the_kernels_argv() {
+    require_root!();
+    let mut env = TestEnv::new("sec-scripts");
+    put_exec(&env.rootfs, "s.sh", b"#!/bin/sh -e\necho \"$0|$1|$2\"\n");
+    put_exec(&env.rootfs, "l2", b"#!/bin/sh\necho \"l2:$0|$1|$2|$3\"\n");
+    put_exec(&env.rootfs, "l1", b"#! /l2  opt \necho never\n");
+    env.set_args(&["/s.sh", "a b", "c"]);
+    assert_eq!(env.run(&[]).ok().stdout, "/s.sh|a b|c\n");
+    env.set_args(&["/l1", "x"]);
+    let id = env.new_id();
+    assert_eq!(env.run_id(&id, &[]).ok().stdout, "l2:/l2|opt|/l1|x\n");
+}
+
+/// An execute-only binary (no read permission for the container user) runs.
+#[test]
+fn execute_only_binary_runs() {
+    require_root!();
+    let mut env = TestEnv::new("sec-xonly");
+    put_exec(&env.rootfs, "xo/echo", &fs::read(env.rootfs.join("bin/busybox")).unwrap());
+    fs::set_permissions(env.rootfs.join("xo/echo"), fs::Permissions::from_mode(0o711)).unwrap();
+    env.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    env.set_args(&["/xo/echo", "exec-only ok"]);
+    assert_eq!(env.run(&[]).ok().stdout, "exec-only ok\n");
+}
+
+/// `--pid-file`: a symlink planted at the runtime's temporary file name
+/// (`.<name>.<runtime pid>.tmp` next to the pid file, in a directory others
+/// may write to) must not be followed. The runtime's pid is not known in
+/// advance, so symlinks are planted for the next pids the kernel hands out;
+/// an attempt whose init pid falls outside that window is repeated.
+#[test]
+fn pid_file_temp_symlink_is_not_followed() {
+    require_root!();
+    let env = TestEnv::new("sec-pidfile");
+    let victim = env.dir.join("victim");
+    fs::write(&victim, "precious\n").unwrap();
+    let piddir = env.dir.join("piddir");
+    const WINDOW: i64 = 3000;
+    for attempt in 0..3 {
+        let _ = fs::remove_dir_all(&piddir);
+        fs::create_dir_all(&piddir).unwrap();
+        let last: i64 = fs::read_to_string("/proc/sys/kernel/ns_last_pid").unwrap().trim().parse().unwrap();
+        for p in last + 1..=last + WINDOW {
+            std::os::unix::fs::symlink(&victim, piddir.join(format!(".pid.{p}.tmp"))).unwrap();
+        }
+        let id = env.new_id();
+        let pidfile = piddir.join("pid");
+        env.create_id(&id, &["--pid-file", pidfile.to_str().unwrap()]).ok();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n", "the pid file's temporary name was followed");
+        let init: i64 = fs::read_to_string(&pidfile).unwrap().trim().parse().expect("pid file holds a pid");
+        assert_eq!(Some(init), env.state_id(&id)["pid"].as_i64());
+        assert!(fs::symlink_metadata(&pidfile).unwrap().file_type().is_file(), "pid file is not a regular file");
+        let _ = env.rt(&["delete", "--force", &id]);
+        if init > last + 1 && init <= last + WINDOW {
+            return; // the runtime's pid was inside the planted window
+        }
+        eprintln!("attempt {attempt}: init pid {init} outside the window {}..{}", last + 1, last + WINDOW);
+    }
+    panic!("inconclusive: the runtime's pid never fell inside the planted window");
+}
+
+/// The init channel carries the container state (with the annotations) to
+/// the init for its createContainer and startContainer hooks: more than
+/// 64 KiB of annotations must arrive whole.
+#[test]
+fn large_annotations_reach_the_hooks_whole() {
+    require_root!();
+    let mut env = TestEnv::new("sec-bigmsg");
+    let dir = env.dir.join("hooklog");
+    fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_string_lossy().into_owned();
+    env.add_mount(json!({"destination": d, "type": "bind", "source": d, "options": ["rbind", "rw"]}));
+    fs::write(dir.join("hook.sh"), format!("#!/bin/sh\ncat > {d}/\"$1\".json\n")).unwrap();
+    let hook = |h: &str| json!([{"path": "/bin/sh", "args": ["sh", format!("{d}/hook.sh"), h], "timeout": 10}]);
+    env.config["hooks"] = json!({"createContainer": hook("createContainer"), "startContainer": hook("startContainer")});
+    let mut ann = serde_json::Map::new();
+    for i in 0..100 {
+        ann.insert(format!("org.skiff.test.{i}"), json!(format!("{i}:{}", "x".repeat(1500))));
+    }
+    env.config["annotations"] = serde_json::Value::Object(ann.clone());
+    env.set_sh("true");
+    env.run(&[]).ok();
+    for h in ["createContainer", "startContainer"] {
+        let text = fs::read_to_string(dir.join(format!("{h}.json"))).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{h} got no valid state ({} bytes): {e}", text.len()));
+        assert_eq!(v["annotations"], serde_json::Value::Object(ann.clone()), "{h}: annotations differ");
+    }
+}
+
+/// An id that looks like a cache directory (`.cache`, where skiff used to
+/// keep compiled seccomp filters) is an ordinary container, and seccomp
+/// containers before and after it keep working.
+#[test]
+fn cache_like_id_does_not_collide() {
+    require_root!();
+    let mut env = TestEnv::new("sec-cacheid");
+    env.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    env.set_sh("mkdir /tmp/x 2>/dev/null && echo made || echo refused");
+    let first = env.new_id();
+    assert_eq!(env.run_id(&first, &[]).ok().stdout, "refused\n");
+    env.track_id(".cache");
+    env.set_args(&["sleep", "30"]);
+    env.create_id(".cache", &[]).ok();
+    env.set_sh("mkdir /tmp/x 2>/dev/null && echo made || echo refused");
+    let second = env.new_id();
+    assert_eq!(env.run_id(&second, &[]).ok().stdout, "refused\n");
+    let out = env.rt(&["list", "-q"]);
+    assert_eq!(out.ok().stdout, ".cache\n", "list shows exactly the created container");
+    env.rt(&["delete", "--force", ".cache"]).ok();
+    let third = env.new_id();
+    assert_eq!(env.run_id(&third, &[]).ok().stdout, "refused\n");
 }
