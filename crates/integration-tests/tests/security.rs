@@ -399,3 +399,17 @@ fn cache_like_id_does_not_collide() {
     let third = env.new_id();
     assert_eq!(env.run_id(&third, &[]).ok().stdout, "refused\n");
 }
+
+/// What the PT_INTERP residual risk rests on (docs/security.md): without
+/// CAP_SYS_ADMIN, a container process cannot open the files mapped into a
+/// process through /proc/<pid>/map_files (its own included).
+#[test]
+fn map_files_need_cap_sys_admin() {
+    require_root!();
+    let mut env = TestEnv::new("sec-mapfiles");
+    let out = env.run_sh_ok(
+        "f=$(ls /proc/$$/map_files/ | head -n 1); [ -n \"$f\" ] || { echo no-entries; exit 0; }; \
+         if command exec 3< /proc/$$/map_files/$f; then echo opened; else echo refused; fi",
+    );
+    assert_eq!(out, "refused\n");
+}
