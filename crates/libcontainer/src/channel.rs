@@ -206,10 +206,15 @@ impl Channel {
     /// In the parent, without blocking: an error the child already sent.
     pub fn pending_error(&self) -> Option<String> {
         let mut buf = vec![0u8; RECV_BUF];
-        match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
-            Ok(n) if n > 0 && buf[0] == ERROR => Some(String::from_utf8_lossy(&buf[1..n]).into_owned()),
-            _ => None,
+        for _ in 0..2 {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(n) if n > 0 && buf[0] == ERROR => return Some(String::from_utf8_lossy(&buf[1..n]).into_owned()),
+                // See recv_in_parent: the reset is reported before queued messages.
+                Err(nix::errno::Errno::ECONNRESET) => continue,
+                _ => return None,
+            }
         }
+        None
     }
 
     /// In the parent: the next message, with the fd attached to it if any;
@@ -217,6 +222,7 @@ impl Channel {
     pub fn recv_in_parent(&self) -> Result<Option<(ToParent, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; RECV_BUF];
         let mut cspace = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut reset = false;
         let (n, fd) = loop {
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cspace), MsgFlags::MSG_CMSG_CLOEXEC) {
@@ -237,6 +243,10 @@ impl Channel {
                     break (msg.bytes, fd);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
+                // A child that exits with messages of ours unread resets the
+                // connection, and the kernel reports that (once) before the
+                // messages the child queued for us, such as its Error.
+                Err(nix::errno::Errno::ECONNRESET) if !reset => reset = true,
                 Err(e) => return Err(Error::errno("receive on the init channel", e)),
             }
         };
@@ -283,4 +293,21 @@ mod tests {
         let e = child.recv_in_child().unwrap_err().to_string();
         assert!(e.contains("exceeds"), "{e}");
     }
+
+    #[test]
+    fn error_of_a_child_that_left_messages_unread_is_received() {
+        let (parent, child) = pair().unwrap();
+        parent.send_to_child(&ToChild::CgroupReady(true)).unwrap();
+        child.send_to_parent(&ToParent::Error("mount failed".into())).unwrap();
+        drop(child); // with CgroupReady unread: the connection is reset
+        let m = parent.recv_in_parent().unwrap().map(|(m, _)| m);
+        assert_eq!(m, Some(ToParent::Error("mount failed".into())));
+        assert_eq!(parent.recv_in_parent().unwrap().map(|(m, _)| m), None);
+        let (parent, child) = pair().unwrap();
+        parent.send_to_child(&ToChild::HooksDone).unwrap();
+        child.send_to_parent(&ToParent::Error("late".into())).unwrap();
+        drop(child);
+        assert_eq!(parent.pending_error().as_deref(), Some("late"));
+    }
 }
+
