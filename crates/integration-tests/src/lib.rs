@@ -439,7 +439,7 @@ impl TestEnv {
             .expect("cp rootfs");
         assert!(out.status.success(), "copy rootfs: {}", String::from_utf8_lossy(&out.stderr));
         let id = format!("it-{token}");
-        let env = TestEnv {
+        TestEnv {
             name: name.to_string(),
             marker: token.clone(),
             token,
@@ -453,8 +453,7 @@ impl TestEnv {
             ids: RefCell::new(vec![id]),
             pids: RefCell::new(Vec::new()),
             cleanups: RefCell::new(Vec::new()),
-        };
-        env
+        }
     }
 
     /// A further unique container id (cleaned up on drop like the primary one).

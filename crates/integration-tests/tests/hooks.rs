@@ -110,10 +110,8 @@ fn hooks_order_and_state() {
                 }
             }
         }
-        if h == "poststop" {
-            if status != "stopped" {
-                problems.push(format!("{h}: status must be stopped: {st}"));
-            }
+        if h == "poststop" && status != "stopped" {
+            problems.push(format!("{h}: status must be stopped: {st}"));
         }
     }
     assert!(problems.is_empty(), "hook problems (order {order:?}):\n  {}", problems.join("\n  "));
