@@ -413,3 +413,23 @@ fn map_files_need_cap_sys_admin() {
     );
     assert_eq!(out, "refused\n");
 }
+
+/// A seccomp profile that denies execveat (or faccessat2, as old Docker
+/// profiles did, with EPERM) must not stop the container process: skiff
+/// falls back to execve of /proc/self/fd/N (and to the mode bits).
+#[test]
+fn seccomp_denying_execveat_and_faccessat2_still_runs_scripts() {
+    require_root!();
+    let mut env = TestEnv::new("sec-seccompexec");
+    env.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"],
+        "syscalls": [{"names": ["execveat", "faccessat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    put_exec(&env.rootfs, "s.sh", b"#!/bin/sh\necho \"script $1\"\n");
+    env.set_args(&["/s.sh", "ran"]);
+    assert_eq!(env.run(&[]).ok().stdout, "script ran\n");
+    env.set_args(&["/bin/echo", "binary ran"]);
+    let id = env.new_id();
+    assert_eq!(env.run_id(&id, &[]).ok().stdout, "binary ran\n");
+}

@@ -165,10 +165,20 @@ fn check_executable(fd: &OwnedFd) -> Result<(), Errno> {
     let r = unsafe {
         libc::syscall(libc::SYS_faccessat2, fd.as_raw_fd(), c"".as_ptr(), libc::X_OK, libc::AT_EMPTY_PATH | libc::AT_EACCESS)
     };
-    match r {
-        0 => Ok(()),
-        _ if Errno::last() == Errno::ENOSYS => Ok(()), // before Linux 5.8: the mode was checked by the lookup
-        _ => Err(Errno::last()),
+    if r == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        // Before Linux 5.8, or a seccomp profile that predates faccessat2
+        // (older Docker profiles answer EPERM): fall back to the mode bits.
+        Errno::ENOSYS | Errno::EPERM => {
+            let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+            if st.st_mode & 0o111 == 0 {
+                return Err(Errno::EACCES);
+            }
+            Ok(())
+        }
+        e => Err(e),
     }
 }
 
