@@ -277,6 +277,23 @@ fn runtime_binary_is_refused_with_a_clear_error() {
     env.run_id(&id, &[]).failed().stderr_mentions(&[
         "exec /evil: interpreter /proc/self/exe: refusing to execute the runtime binary",
     ]);
+    // An ELF whose program interpreter (PT_INTERP) is /proc/self/exe: the
+    // host's /bin/true with its loader path patched (x86_64 glibc).
+    let elf = fs::read("/bin/true").unwrap();
+    let loader = b"/lib64/ld-linux-x86-64.so.2\0";
+    let Some(at) = elf.windows(loader.len()).position(|w| w == loader) else {
+        skip_message("SKIPPED the PT_INTERP case: /bin/true has no x86_64 glibc loader path\n");
+        return;
+    };
+    let mut patched = elf.clone();
+    patched[at..at + loader.len()].fill(0);
+    patched[at..at + 14].copy_from_slice(b"/proc/self/exe");
+    put_exec(&env.rootfs, "pi", &patched);
+    env.set_args(&["/pi"]);
+    let id = env.new_id();
+    env.run_id(&id, &[]).failed().stderr_mentions(&[
+        "exec /pi: refusing to execute the runtime binary (program interpreter /proc/self/exe)",
+    ]);
 }
 
 /// Scripts still run, with the argv the kernel builds, also through a chain
@@ -432,4 +449,15 @@ fn seccomp_denying_execveat_and_faccessat2_still_runs_scripts() {
     env.set_args(&["/bin/echo", "binary ran"]);
     let id = env.new_id();
     assert_eq!(env.run_id(&id, &[]).ok().stdout, "binary ran\n");
+}
+
+/// A dynamically linked program (whose PT_INTERP the guard reads) runs.
+#[test]
+fn dynamic_binary_runs() {
+    require_root!();
+    let mut env = TestEnv::new("sec-dynamic");
+    install_libs(Path::new("/bin/echo"), &env.rootfs);
+    put_exec(&env.rootfs, "hostbin/echo", &fs::read("/bin/echo").unwrap());
+    env.set_args(&["/hostbin/echo", "dynamic ok"]);
+    assert_eq!(env.run(&[]).ok().stdout, "dynamic ok\n");
 }

@@ -17,7 +17,10 @@
 //!    levels, as the kernel), and executes the interpreter's descriptor
 //!    itself with the argv the kernel would build
 //!    (`interp [arg] script args[1..]`): binfmt_script, emulated, so the
-//!    kernel never reads a shebang that could have changed since.
+//!    kernel never reads a shebang that could have changed since;
+//! 4. for an ELF program it also refuses a `PT_INTERP` (program
+//!    interpreter) that is the runtime binary (best effort: the kernel
+//!    resolves that path again).
 //!
 //! The descriptor is close-on-exec, and for such a descriptor the kernel
 //! refuses to run a script (ENOENT: the interpreter could not open
@@ -97,7 +100,15 @@ pub fn execute(path: &CStr, args: &[CString], env: &[CString]) -> Error {
         }
         let script = match file.header.as_deref().map(parse_shebang) {
             Some(Ok(Some(s))) => s,
-            Some(Ok(None)) => return fail(via(errno_text(exec_fd(&file.fd, &argv, env)))),
+            Some(Ok(None)) => {
+                if let Some(interp) = file.header.as_deref().and_then(|h| elf_interp(&file.fd, h)) {
+                    if stat_id(&interp) == Some(runtime) {
+                        let shown = interp.to_string_lossy();
+                        return fail(via(format!("refusing to execute the runtime binary (program interpreter {shown})")));
+                    }
+                }
+                return fail(via(errno_text(exec_fd(&file.fd, &argv, env))));
+            }
             Some(Err(e)) => return fail(via(errno_text(e))),
             None => {
                 let e = exec_fd(&file.fd, &argv, env);
@@ -156,6 +167,43 @@ fn read_header(fd: &OwnedFd) -> Result<Vec<u8>, Errno> {
     }
     buf.truncate(n);
     Ok(buf)
+}
+
+fn stat_id(path: &CStr) -> Option<FileId> {
+    nix::sys::stat::stat(path).ok().map(|s| FileId { dev: s.st_dev, ino: s.st_ino })
+}
+
+/// The PT_INTERP path of an ELF file (32 or 64 bits, either byte order),
+/// read from `fd`; None when there is none or it cannot be read. Best
+/// effort: the kernel reads it again during the exec (docs/security.md).
+fn elf_interp(fd: &OwnedFd, header: &[u8]) -> Option<CString> {
+    if header.len() < 52 || !header.starts_with(b"\x7fELF") {
+        return None;
+    }
+    let (wide, le) = (header[4] == 2, header[5] == 1);
+    let num = |b: &[u8]| b.iter().enumerate().fold(0u64, |v, (i, &x)| v | u64::from(x) << (8 * if le { i } else { b.len() - 1 - i }));
+    let (phoff, phentsize, phnum) = if wide {
+        (num(header.get(0x20..0x28)?), num(&header[0x36..0x38]), num(&header[0x38..0x3a]))
+    } else {
+        (num(&header[0x1c..0x20]), num(&header[0x2a..0x2c]), num(&header[0x2c..0x2e]))
+    };
+    if phentsize < if wide { 56 } else { 32 } || phnum == 0 || phentsize * phnum > 65_536 {
+        return None;
+    }
+    let mut ph = vec![0u8; (phentsize * phnum) as usize];
+    if nix::sys::uio::pread(fd, &mut ph, phoff as libc::off_t).ok()? != ph.len() {
+        return None;
+    }
+    let p = ph.chunks(phentsize as usize).find(|p| num(&p[0..4]) == 3)?; // PT_INTERP
+    let (off, size) = if wide { (num(&p[8..16]), num(&p[32..40])) } else { (num(&p[4..8]), num(&p[16..20])) };
+    if size == 0 || size > libc::PATH_MAX as u64 {
+        return None;
+    }
+    let mut path = vec![0u8; size as usize];
+    if nix::sys::uio::pread(fd, &mut path, off as libc::off_t).ok()? != path.len() || path.last() != Some(&0) {
+        return None;
+    }
+    CString::from_vec_with_nul(path[..=path.iter().position(|&b| b == 0)?].to_vec()).ok()
 }
 
 /// A script must itself be executable by us (and not on a noexec mount):
@@ -309,6 +357,19 @@ mod tests {
         assert_eq!(open_for_exec(c"/proc/self").err(), Some(Errno::EACCES), "directories are not executed");
     }
 
+    #[test]
+    fn pt_interp_is_read() {
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let f = open_for_exec(&CString::new(exe.as_os_str().as_encoded_bytes()).unwrap()).unwrap();
+        let interp = elf_interp(&f.fd, f.header.as_deref().unwrap());
+        // The test binary is dynamically linked (cargo test): its loader exists.
+        let interp = interp.expect("a PT_INTERP in the test binary");
+        assert!(std::path::Path::new(interp.to_str().unwrap()).exists(), "{interp:?}");
+        let sh = open_for_exec(c"/proc/self/exe").unwrap();
+        assert!(elf_interp(&sh.fd, b"#!/bin/sh\n").is_none());
+        assert!(elf_interp(&sh.fd, &[0x7f, b'E', b'L', b'F']).is_none());
+    }
+
     /// What the guard adds before the exec: `cargo test -p libcontainer
     /// --release guard_cost -- --ignored --nocapture` (docs/benchmarks.md).
     #[test]
@@ -316,15 +377,20 @@ mod tests {
     fn guard_cost() {
         record_runtime_binary();
         let me = RUNTIME_BINARY.get().copied().flatten().unwrap();
-        for path in [c"/bin/true", c"/bin/sh", c"/bin/true", c"/bin/sh"] {
+        for path in [c"/bin/true", c"/bin/sh", c"/bin/true", c"/bin/sh", c"/bin/busybox"] {
             let n = 20_000;
             let t = std::time::Instant::now();
             for _ in 0..n {
                 let f = open_for_exec(path).unwrap();
                 assert_ne!(f.id, me);
-                std::hint::black_box(parse_shebang(f.header.as_deref().unwrap()).unwrap());
+                let h = f.header.as_deref().unwrap();
+                if std::hint::black_box(parse_shebang(h).unwrap()).is_none() {
+                    if let Some(i) = elf_interp(&f.fd, h) {
+                        assert_ne!(stat_id(&i), Some(me));
+                    }
+                }
             }
-            eprintln!("{path:?}: open + fstat + read + parse: {:.2} us", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+            eprintln!("{path:?}: open + fstat + read + parse (+ PT_INTERP + stat): {:.2} us", t.elapsed().as_secs_f64() * 1e6 / n as f64);
         }
     }
 }
