@@ -18,6 +18,11 @@
 //! ```
 //! Any step may instead end with `Error(message)` from the child, or with
 //! the socket closing because the child died.
+//!
+//! A seqpacket message must fit the socket buffer, and a receive buffer
+//! shorter than the message truncates it: `Go`, whose state carries the
+//! annotations (unbounded), is sent in pieces of at most [`MAX_PIECE`]
+//! bytes (`GO_PART`... then `GO`), and a receive that would truncate fails.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -53,6 +58,8 @@ pub enum ToParent {
 }
 
 const GO: u8 = 1;
+/// A piece of a `Go` state too large for one message; the last piece is `GO`.
+const GO_PART: u8 = 6;
 const HOOKS_DONE: u8 = 2;
 const CGROUP_READY: u8 = 3;
 const CGROUP_PARTLY_READY: u8 = 4;
@@ -62,6 +69,11 @@ const READY: u8 = 11;
 const SECCOMP_FD: u8 = 12;
 const ERROR: u8 = 13;
 const INIT_PID: u8 = 14;
+
+/// Largest payload of one message (well under the default socket buffer).
+pub const MAX_PIECE: usize = 32 * 1024;
+/// Receive buffer: one piece, its tag, and room to spare.
+const RECV_BUF: usize = 65_536;
 
 /// One end of the channel.
 pub struct Channel {
@@ -90,10 +102,15 @@ impl Channel {
         }
     }
 
-    /// Receives one message into `buf`; Ok(0) means the peer closed.
+    /// Receives one message into `buf`; Ok(0) means the peer closed. A
+    /// message longer than `buf` is an error, not a silent truncation.
     fn recv_raw(&self, buf: &mut [u8]) -> Result<usize> {
         loop {
-            match recv(self.fd.as_raw_fd(), buf, MsgFlags::empty()) {
+            // MSG_TRUNC: the length returned is the message's, even if longer.
+            match recv(self.fd.as_raw_fd(), buf, MsgFlags::MSG_TRUNC) {
+                Ok(n) if n > buf.len() => {
+                    return Err(Error::Init(format!("init channel: a {n}-byte message exceeds the {}-byte buffer", buf.len())))
+                }
                 Ok(n) => return Ok(n),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(Error::errno("receive on the init channel", e)),
@@ -104,10 +121,18 @@ impl Channel {
     pub fn send_to_child(&self, m: &ToChild) -> Result<()> {
         match m {
             ToChild::Go(state) => {
-                let mut v = Vec::with_capacity(state.len() + 1);
-                v.push(GO);
-                v.extend_from_slice(state);
-                self.send_raw(&v)
+                let mut pieces = state.chunks(MAX_PIECE).peekable();
+                let mut v = Vec::with_capacity(state.len().min(MAX_PIECE) + 1);
+                if pieces.peek().is_none() {
+                    return self.send_raw(&[GO]);
+                }
+                while let Some(p) = pieces.next() {
+                    v.clear();
+                    v.push(if pieces.peek().is_some() { GO_PART } else { GO });
+                    v.extend_from_slice(p);
+                    self.send_raw(&v)?;
+                }
+                Ok(())
             }
             ToChild::HooksDone => self.send_raw(&[HOOKS_DONE]),
             ToChild::CgroupReady(true) => self.send_raw(&[CGROUP_READY]),
@@ -119,17 +144,32 @@ impl Channel {
     /// In the child: waits for the next message. A closed channel means the
     /// parent gave up; the child has nothing left to do but exit.
     pub fn recv_in_child(&self) -> Result<ToChild> {
-        let mut b = vec![0u8; 65_536];
-        match self.recv_raw(&mut b)? {
-            0 => Err(Error::Init("the runtime went away".into())),
-            n => match b[0] {
-                GO => Ok(ToChild::Go(b[1..n].to_vec())),
-                HOOKS_DONE => Ok(ToChild::HooksDone),
-                CGROUP_READY => Ok(ToChild::CgroupReady(true)),
-                CGROUP_PARTLY_READY => Ok(ToChild::CgroupReady(false)),
-                CGROUP_DONE => Ok(ToChild::CgroupDone),
-                t => Err(Error::Init(format!("unexpected message {t} from the runtime"))),
-            },
+        let mut b = vec![0u8; RECV_BUF];
+        let mut state = Vec::new();
+        loop {
+            match self.recv_raw(&mut b)? {
+                0 => return Err(Error::Init("the runtime went away".into())),
+                n if b[0] == GO_PART => state.extend_from_slice(&b[1..n]),
+                _ if !state.is_empty() && b[0] != GO => {
+                    return Err(Error::Init(format!("unexpected message {} in the middle of the state", b[0])))
+                }
+                n => return Self::decode_to_child(&b[..n], state),
+            }
+        }
+    }
+
+    /// One whole message to the child; `state` holds the `GO_PART`s before it.
+    fn decode_to_child(b: &[u8], mut state: Vec<u8>) -> Result<ToChild> {
+        match b[0] {
+            GO => {
+                state.extend_from_slice(&b[1..]);
+                Ok(ToChild::Go(state))
+            }
+            HOOKS_DONE => Ok(ToChild::HooksDone),
+            CGROUP_READY => Ok(ToChild::CgroupReady(true)),
+            CGROUP_PARTLY_READY => Ok(ToChild::CgroupReady(false)),
+            CGROUP_DONE => Ok(ToChild::CgroupDone),
+            t => Err(Error::Init(format!("unexpected message {t} from the runtime"))),
         }
     }
 
@@ -165,11 +205,11 @@ impl Channel {
 
     /// In the parent, without blocking: an error the child already sent.
     pub fn pending_error(&self) -> Option<String> {
-        let mut buf = vec![0u8; 65_536];
+        let mut buf = vec![0u8; RECV_BUF];
         for _ in 0..2 {
             match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
                 Ok(n) if n > 0 && buf[0] == ERROR => return Some(String::from_utf8_lossy(&buf[1..n]).into_owned()),
-                // Reported once when the init left our last message unread.
+                // See recv_in_parent: the reset is reported before queued messages.
                 Err(nix::errno::Errno::ECONNRESET) => continue,
                 _ => return None,
             }
@@ -180,12 +220,15 @@ impl Channel {
     /// In the parent: the next message, with the fd attached to it if any;
     /// None when the child closed its end (it exited or exec'd).
     pub fn recv_in_parent(&self) -> Result<Option<(ToParent, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; 65_536];
+        let mut buf = vec![0u8; RECV_BUF];
         let mut cspace = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let mut reset_seen = false;
+        let mut reset = false;
         let (n, fd) = loop {
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cspace), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Ok(msg) if msg.flags.contains(MsgFlags::MSG_TRUNC) => {
+                    return Err(Error::Init(format!("init channel: a message exceeds the {RECV_BUF}-byte buffer")))
+                }
                 Ok(msg) => {
                     let mut fd = None;
                     for c in msg.cmsgs().map_err(|e| Error::errno("receive on the init channel", e))? {
@@ -200,14 +243,10 @@ impl Channel {
                     break (msg.bytes, fd);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
-                // The init exited without reading what we sent last: the
-                // kernel reports that once, and its own message (an Error)
-                // may still be queued behind it.
-                Err(nix::errno::Errno::ECONNRESET) if !reset_seen => {
-                    reset_seen = true;
-                    continue;
-                }
-                Err(nix::errno::Errno::ECONNRESET) => break (0, None),
+                // A child that exits with messages of ours unread resets the
+                // connection, and the kernel reports that (once) before the
+                // messages the child queued for us, such as its Error.
+                Err(nix::errno::Errno::ECONNRESET) if !reset => reset = true,
                 Err(e) => return Err(Error::errno("receive on the init channel", e)),
             }
         };
@@ -225,3 +264,50 @@ impl Channel {
         Ok(Some((m, fd)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_state_arrives_whole() {
+        for len in [0, 1, MAX_PIECE - 1, MAX_PIECE, MAX_PIECE + 1, 300 * 1024 + 7] {
+            let (parent, child) = pair().unwrap();
+            let state: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let sent = state.clone();
+            let t = std::thread::spawn(move || {
+                parent.send_to_child(&ToChild::Go(sent)).unwrap();
+                parent.send_to_child(&ToChild::HooksDone).unwrap();
+            });
+            assert_eq!(child.recv_in_child().unwrap(), ToChild::Go(state), "len {len}");
+            assert_eq!(child.recv_in_child().unwrap(), ToChild::HooksDone);
+            t.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn oversized_message_is_an_error_not_a_truncation() {
+        let (parent, child) = pair().unwrap();
+        let big = vec![GO; RECV_BUF + 10];
+        parent.send_raw(&big).unwrap();
+        let e = child.recv_in_child().unwrap_err().to_string();
+        assert!(e.contains("exceeds"), "{e}");
+    }
+
+    #[test]
+    fn error_of_a_child_that_left_messages_unread_is_received() {
+        let (parent, child) = pair().unwrap();
+        parent.send_to_child(&ToChild::CgroupReady(true)).unwrap();
+        child.send_to_parent(&ToParent::Error("mount failed".into())).unwrap();
+        drop(child); // with CgroupReady unread: the connection is reset
+        let m = parent.recv_in_parent().unwrap().map(|(m, _)| m);
+        assert_eq!(m, Some(ToParent::Error("mount failed".into())));
+        assert_eq!(parent.recv_in_parent().unwrap().map(|(m, _)| m), None);
+        let (parent, child) = pair().unwrap();
+        parent.send_to_child(&ToChild::HooksDone).unwrap();
+        child.send_to_parent(&ToParent::Error("late".into())).unwrap();
+        drop(child);
+        assert_eq!(parent.pending_error().as_deref(), Some("late"));
+    }
+}
+

@@ -229,6 +229,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     let ns_guard = args.ns.enter_for_children()?;
+    // The init's final exec compares against this (docs/security.md).
+    crate::exec_guard::record_runtime_binary();
     let forked = sys::clone_process(flags.bits() as u32 as u64).ctx(|| "clone the container init".into())?;
     let (pid, pidfd) = match forked {
         Forked::Child => {

@@ -146,8 +146,9 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     }
     a.caps.apply()?;
     crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json, Some(&a.exec.env))?;
-    let err = nix::unistd::execve(&path, &a.exec.args, &env).unwrap_err();
-    Err(Error::Init(format!("unable to start container process: exec {:?}: {}", path, err.desc().to_lowercase())))
+    // The executable, checked not to be the runtime's own binary, executed
+    // through the very descriptor that was checked (docs/security.md).
+    Err(path.exec(&env))
 }
 
 /// Step 6: pivot_root (or chroot), the console, sysctls, masked and
@@ -176,7 +177,7 @@ fn switch_root(a: &InitArgs) -> Result<(Option<crate::tty::Pty>, Option<crate::p
 
 /// Step 7: all the runtime's own work, done before the container's filter
 /// exists. Returns the executable and the environment.
-fn prepare_exec(a: &InitArgs, chan: &Channel, console: Option<crate::tty::Pty>, proc: Option<crate::procfs::Proc>) -> Result<(CString, Vec<CString>)> {
+fn prepare_exec(a: &InitArgs, chan: &Channel, console: Option<crate::tty::Pty>, proc: Option<crate::procfs::Proc>) -> Result<(crate::exec_guard::Prepared, Vec<CString>)> {
     a.exec.set_rlimits()?;
     if let Some(pty) = console {
         // The pty becomes stdio before the user change, which gives it to
@@ -195,15 +196,17 @@ fn prepare_exec(a: &InitArgs, chan: &Channel, console: Option<crate::tty::Pty>, 
     };
     drop(proc);
     let path = finalize_process(a, setgroups_allowed)?;
+    let program = crate::exec_guard::prepare(&path, &a.exec.args)?;
     let mut env = a.exec.env.clone();
     if let Some(home) = a.exec.home_env() {
         env.push(home);
     }
     // Nothing the caller passed or the runtime opened may reach the
     // container's process: every descriptor past stdio and the preserved
-    // ones is closed, but for our channel and exec.fifo (close-on-exec).
-    crate::sys::close_from_except(3 + a.preserve_fds, &[chan.fd().as_raw_fd(), a.fifo.as_raw_fd()]).ctx(|| "close the runtime's descriptors".into())?;
-    Ok((path, env))
+    // ones is closed, but for our channel, exec.fifo and the program
+    // (close-on-exec).
+    crate::sys::close_from_except(3 + a.preserve_fds, &[chan.fd().as_raw_fd(), a.fifo.as_raw_fd(), program.raw_fd()]).ctx(|| "close the runtime's descriptors".into())?;
+    Ok((program, env))
 }
 
 /// The user change and the working directory, as runc does them: the cwd is
@@ -256,7 +259,9 @@ fn reset_process() -> Result<()> {
     // SAFETY: a valid nul-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"skiff:init".as_ptr(), 0, 0, 0) };
     // Until execve this process is the skiff binary: not dumpable, so no
-    // other process can open /proc/<pid>/exe or ptrace it.
+    // process of the container can ptrace it or open its /proc files (its
+    // descriptors). That alone does not keep the host binary out of reach:
+    // the final exec refuses to execute it (exec_guard).
     // SAFETY: plain integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // The runtime may have blocked or ignored signals (Rust ignores SIGPIPE);

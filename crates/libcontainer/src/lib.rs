@@ -11,6 +11,8 @@
 //! - [`init`]: the code that runs in the container's first process between
 //!   clone and exec;
 //! - [`channel`]: the typed messages between the runtime and that process;
+//! - [`exec_guard`]: the init's final exec, which refuses the runtime's own
+//!   binary (also as a `#!` interpreter);
 //! - [`namespaces`], [`rootfs`], [`safe_path`], [`devices`], [`process`],
 //!   [`capabilities`], [`seccomp`], [`hooks`], [`tty`], [`cgroups`]: one
 //!   piece of container set-up each;
@@ -26,6 +28,7 @@ pub mod config;
 pub mod container;
 pub mod devices;
 pub mod error;
+pub mod exec_guard;
 pub mod hooks;
 pub mod init;
 pub mod lsm;

@@ -26,6 +26,10 @@ use crate::error::{Context, Error, Result};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// Where compiled seccomp filters are cached, in the state root. `:` is
+/// never in a container id, so no container directory can take this name
+/// (the old `/run/skiff/.cache` was the directory of a container `.cache`).
+pub const SECCOMP_CACHE: &str = ":seccomp-cache";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -329,21 +333,47 @@ impl ContainerDir {
 }
 
 /// Writes `data` to `path` atomically: a temporary file in the same
-/// directory then rename over the target.
+/// directory then rename over the target. The directory may be writable by
+/// others (a `--pid-file` in /tmp): the temporary file is created with
+/// O_EXCL|O_NOFOLLOW, so whatever sits at its name (a planted symlink) is
+/// never opened, and the rename replaces a symlink at `path` itself.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).custom_flags(libc::O_CLOEXEC).open(&tmp)?;
-        f.write_all(data)?;
-        fs::rename(&tmp, path)
-    })();
+    let (mut f, tmp) = create_temp(dir, &name, mode).map_err(|e| Error::io(format!("write {}", path.display()), e))?;
+    let res = f.write_all(data).and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io(format!("write {}", path.display()), e));
     }
     Ok(())
+}
+
+/// A new file `.<name>.<pid>[.<n>].tmp` in `dir`; a name already taken (by
+/// anything, a symlink included) is skipped, never opened.
+fn create_temp(dir: &Path, name: &str, mode: u32) -> std::io::Result<(fs::File, PathBuf)> {
+    let pid = std::process::id();
+    for n in 0..16u32 {
+        let tmp = match n {
+            0 => dir.join(format!(".{name}.{pid}.tmp")),
+            _ => {
+                let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+                dir.join(format!(".{name}.{pid}.{n}{nanos:09}.tmp"))
+            }
+        };
+        let res = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp);
+        match res {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "no free temporary file name"))
 }
 
 /// RFC 3339 time with nanoseconds, UTC, as runc prints it.
@@ -360,7 +390,7 @@ mod tests {
         for ok in ["a", "abc-1_2.3+4", "A.b"] {
             assert!(validate_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", "a/b", "../x", "/abs", "a b", "a\0b"] {
+        for bad in ["", ".", "..", "a/b", "../x", "/abs", "a b", "a\0b", SECCOMP_CACHE] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
     }
@@ -387,6 +417,19 @@ mod tests {
         write_atomic(&p, b"two", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn atomic_write_never_follows_a_planted_temp_name() {
+        let dir = std::env::temp_dir().join(format!("skiff-atomic-link-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(format!(".pid.{}.tmp", std::process::id()))).unwrap();
+        write_atomic(&dir.join("pid"), b"42", 0o644).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::read(dir.join("pid")).unwrap(), b"42");
         let _ = fs::remove_dir_all(&dir);
     }
 }

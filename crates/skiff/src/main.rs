@@ -191,15 +191,16 @@ fn state_root(cli: &Cli) -> PathBuf {
     PathBuf::from("/run/skiff")
 }
 
-/// Compiled seccomp filters are kept here across runs (root only: a
-/// rootless runtime recompiles rather than trust a user-writable cache).
-fn seccomp_cache(cli: &Cli) -> Option<PathBuf> {
-    (!rootless(cli)).then(|| PathBuf::from("/run/skiff/.cache/seccomp"))
+/// Compiled seccomp filters are kept in the state root across runs, under
+/// a name no container id can take (root only: a rootless runtime
+/// recompiles rather than trust a user-writable cache).
+fn seccomp_cache(cli: &Cli, store: &Store) -> Option<PathBuf> {
+    (!rootless(cli)).then(|| store.root().join(libcontainer::state::SECCOMP_CACHE))
 }
 
 fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
     let store = Store::new(state_root(cli));
-    let cache = seccomp_cache(cli);
+    let cache = seccomp_cache(cli, &store);
     match command {
         Command::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");
