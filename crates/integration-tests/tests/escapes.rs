@@ -289,7 +289,7 @@ fn racing_symlink_swaps_stay_in_the_rootfs() {
         let mut n = 0u32;
         while !s2.load(std::sync::atomic::Ordering::Relaxed) && n < 2_000_000 {
             // vol <-> vol.dir / vol.link, atomically (renameat2 RENAME_EXCHANGE).
-            let other = if n % 2 == 0 { &l } else { &d };
+            let other = if n.is_multiple_of(2) { &l } else { &d };
             let a = std::ffi::CString::new(v.as_os_str().as_encoded_bytes()).unwrap();
             let b = std::ffi::CString::new(other.as_os_str().as_encoded_bytes()).unwrap();
             // SAFETY: two valid C strings.
