@@ -123,6 +123,24 @@ fn enosys_for_syscalls_above_the_profile() {
     assert!(got[5].starts_with("ret=") && !got[5].starts_with("ret=-1"), "{}", out.describe());
 }
 
+/// Without `architectures` the filter still covers the native one, and so
+/// does the stub.
+#[test]
+fn enosys_without_architectures() {
+    require_root!();
+    let mut env = probe_env("seccomp-enosys-noarch");
+    let mut s = deny_profile();
+    s.as_object_mut().unwrap().remove("architectures");
+    let script = format!("{PROBE} sys {} 0 0; {PROBE} sys {} 0 0 0", libc::SYS_clone3, libc::SYS_sysfs);
+    let out = run_with(&mut env, s, &script);
+    assert_eq!(
+        lines(&out),
+        [format!("ret=-1 errno={}", libc::ENOSYS), format!("ret=-1 errno={}", libc::EPERM)],
+        "{}",
+        out.describe()
+    );
+}
+
 /// `defaultErrnoRet` is the default's errno; the ENOSYS stub still answers
 /// above the largest named syscall.
 #[test]
