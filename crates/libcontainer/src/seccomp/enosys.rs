@@ -169,8 +169,8 @@ pub(super) fn limits<'a>(
 
 /// The stub for `limits`: empty when there is nothing to check. Its last
 /// jumps land just past its end, where libseccomp's program starts.
-/// `None` when a conditional jump would not fit in 8 bits (more than ~30
-/// architectures; there are 24).
+/// `None` when a conditional jump would not fit in 8 bits (about 60
+/// architectures; libseccomp knows 24).
 pub(super) fn stub(limits: &[ArchLimit]) -> Option<Vec<libc::sock_filter>> {
     if limits.is_empty() {
         return Some(Vec::new());
