@@ -29,6 +29,9 @@
 #   CELL_TIMEOUT  seconds one hyperfine call (runtime x scenario x round) may
 #              take before the runtime is considered hung (default 120)
 #   BENCH_MD   if set, the markdown report is also written to this file
+#   SECCOMP    if set, a JSON file holding a linux.seccomp object added to
+#              every config (scripts/bench-seccomp-profile.py writes a
+#              Docker-sized one: 434 names, default SCMP_ACT_ERRNO)
 #
 # Needs root, hyperfine, GNU time (/usr/bin/time, apt package `time`),
 # python3 and busybox-static.  Installs nothing.
@@ -161,14 +164,17 @@ mkdir -p "$B" "$B2" "$B3"
 "$here"/mk-rootfs.sh "$B/rootfs" >/dev/null || die "mk-rootfs.sh failed"
 (cd "$B" && "$spec_bin" spec) || die "'$spec_bin spec' failed"
 [ -s "$B/config.json" ] || die "'$spec_bin spec' wrote no config.json"
-python3 - "$B/config.json" "$B2/config.json" "$B3/config.json" "$B/rootfs" "/$CG" <<'PY'
+[ -z "${SECCOMP:-}" ] || [ -r "$SECCOMP" ] || die "SECCOMP=$SECCOMP: not a readable file"
+python3 - "$B/config.json" "$B2/config.json" "$B3/config.json" "$B/rootfs" "/$CG" "${SECCOMP:-}" <<'PY'
 import json, sys
-src, dst2, dst3, rootfs, cg = sys.argv[1:6]
+src, dst2, dst3, rootfs, cg, seccomp = sys.argv[1:7]
 c = json.load(open(src))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
 # every runtime does the same cgroup work (create, join, remove)
 c.setdefault("linux", {})["cgroupsPath"] = cg
+if seccomp:
+    c["linux"]["seccomp"] = json.load(open(seccomp))
 json.dump(c, open(src, "w"), indent=2)
 c["process"]["args"] = ["/bin/sleep", "1000"]
 c["root"]["path"] = rootfs
@@ -286,6 +292,7 @@ report=$W/report.md
 	echo "- load average (1/5/15 min) before the timed runs: $load_start, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	[ -z "$failed_rts" ] || echo "- NOT measured (failed the sanity run):$failed_rts"
 	echo "- bundle config: \`$SPEC_FROM spec\`, process /bin/true, terminal false, cgroupsPath /$CG"
+	[ -z "${SECCOMP:-}" ] || echo "- linux.seccomp from \`$SECCOMP\`"
 	echo
 } >"$report"
 python3 - "$W" "$have_crun" "$RUNS" "$WARMUP" "$RSS_RUNS" "$ROUNDS" $ok_rts >>"$report" <<'PY'

@@ -1130,3 +1130,122 @@ pub fn stat_dev(p: &Path) -> Option<(u32, bool, u64, u64)> {
         libc::minor(rdev) as u64,
     ))
 }
+
+// ---------------------------------------------------------------------------
+// seccomp: the in-container probe and a notify agent
+
+/// Host path of `seccomp-probe` (probe/seccomp-probe.c, built statically by
+/// build.rs): makes raw syscalls inside a container and prints the result.
+pub fn seccomp_probe() -> &'static Path {
+    Path::new(env!("SKIFF_SECCOMP_PROBE"))
+}
+
+/// Path of the probe inside the container after [`TestEnv::install_probe`].
+pub const PROBE: &str = "/seccomp-probe";
+
+impl TestEnv {
+    /// Copy the seccomp probe into this test's rootfs as [`PROBE`].
+    pub fn install_probe(&self) {
+        let dest = self.rootfs.join(PROBE.trim_start_matches('/'));
+        fs::copy(seccomp_probe(), &dest).expect("copy seccomp-probe into the rootfs");
+        fs::set_permissions(&dest, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// One user notification as the agent saw it.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub pid: u32,
+    pub nr: i32,
+    pub arch: u32,
+    pub args: [u64; 6],
+    /// `SECCOMP_IOCTL_NOTIF_ID_VALID` after the answer callback's `before`
+    /// step (true: the target was still waiting).
+    pub still_valid: bool,
+}
+
+/// What the agent answers to a notification.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    /// Fail the syscall with this errno.
+    Errno(i32),
+    /// Return this value without running the syscall.
+    Value(i64),
+    /// Run the syscall (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
+    Continue,
+}
+
+/// A seccomp agent: takes the listener fd from `fd_rx` (see
+/// [`spawn_fd_receiver`]), then answers notifications until every filter
+/// user is gone (POLLHUP) or `timeout`. For the n-th notification (from 0)
+/// it calls `before(n, &notification)` (e.g. to signal the target), then
+/// checks the id is still valid and sends `answer(n)`.
+pub fn spawn_notify_agent(
+    fd_rx: std::thread::JoinHandle<Result<OwnedFd, String>>,
+    timeout: Duration,
+    before: impl Fn(usize, &Notification) + Send + 'static,
+    answer: impl Fn(usize) -> Answer + Send + 'static,
+) -> std::thread::JoinHandle<Result<Vec<Notification>, String>> {
+    std::thread::spawn(move || {
+        let fd = fd_rx.join().map_err(|_| "fd receiver panicked".to_string())??;
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        while start.elapsed() < timeout {
+            let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if n <= 0 {
+                continue;
+            }
+            if pfd.revents & libc::POLLIN == 0 {
+                break; // POLLHUP: the filter has no users any more
+            }
+            if let Some(n) = receive_notification(&fd, seen.len(), &before, &answer)? {
+                seen.push(n);
+            }
+        }
+        Ok(seen)
+    })
+}
+
+fn receive_notification(
+    fd: &OwnedFd,
+    index: usize,
+    before: &impl Fn(usize, &Notification),
+    answer: &impl Fn(usize) -> Answer,
+) -> Result<Option<Notification>, String> {
+    // SAFETY: seccomp_notif is plain data; the kernel wants it zeroed.
+    let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: the ioctl fills `req`, which is the size it expects.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::EINTR) => Ok(None), // the target went away
+            _ => Err(format!("SECCOMP_IOCTL_NOTIF_RECV: {e}")),
+        };
+    }
+    let mut n = Notification {
+        pid: req.pid,
+        nr: req.data.nr,
+        arch: req.data.arch,
+        args: req.data.args,
+        still_valid: false,
+    };
+    before(index, &n);
+    // SAFETY: ID_VALID reads one u64.
+    n.still_valid = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) } == 0;
+    let mut resp = libc::seccomp_notif_resp { id: req.id, val: 0, error: 0, flags: 0 };
+    match answer(index) {
+        Answer::Errno(e) => resp.error = -e,
+        Answer::Value(v) => resp.val = v,
+        Answer::Continue => resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+    }
+    // SAFETY: the ioctl reads `resp`. ENOENT: the target is no longer waiting.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOENT) {
+            return Err(format!("SECCOMP_IOCTL_NOTIF_SEND: {e}"));
+        }
+    }
+    Ok(Some(n))
+}

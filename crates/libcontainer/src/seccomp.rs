@@ -5,7 +5,8 @@
 //!
 //! * **Compilation** ([`compile`], [`compile_cached`]) runs in the runtime,
 //!   before the container's init is cloned. It turns the OCI profile into a
-//!   [`Filter`]: the raw `sock_filter` array produced by libseccomp, the
+//!   [`Filter`]: the raw `sock_filter` array produced by libseccomp (with
+//!   the `-ENOSYS` stub described below in front of it), the
 //!   `SECCOMP_FILTER_FLAG_*` bits to pass to `seccomp(2)` and whether a
 //!   user-notification listener is needed (`SCMP_ACT_NOTIFY`).
 //! * **Loading** ([`load`]) runs in the container init, single-threaded,
@@ -35,6 +36,21 @@
 //!   kernel refuses the combination without `TSYNC_ESRCH`, and the init is
 //!   single-threaded), and `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` is dropped
 //!   when no listener is needed (the kernel refuses it then).
+//!
+//! # Syscalls the profile does not know: `-ENOSYS`
+//!
+//! As runc does, when the default action denies (anything but
+//! `SCMP_ACT_ALLOW`, `SCMP_ACT_LOG`, `SCMP_ACT_TRACE` and
+//! `SCMP_ACT_ERRNO` with `ENOSYS`), a short stub goes in front of
+//! libseccomp's program: for each architecture of the filter (the native one
+//! and the listed ones; x86_64 and x32 told apart by bit 30 of the syscall
+//! number), a syscall numbered above the largest number the profile names
+//! there returns `ENOSYS` instead of the default action, so that programs
+//! fall back from syscalls newer than the profile (glibc: `clone3` →
+//! `clone`). Lower numbers the profile does not name keep the default
+//! action. Notify rules and the `flags` are unaffected: the stub only ever
+//! returns `ERRNO(ENOSYS)` or falls through. Details in the `enosys`
+//! submodule.
 //!
 //! Unknown action, operator, architecture or flag *names* never reach this
 //! module: `oci-spec` rejects them while parsing `config.json`. What this
@@ -90,8 +106,11 @@ use oci_spec::runtime::{
 use sha2::{Digest, Sha256};
 use tracing::{debug, warn};
 
+mod enosys;
+
 /// Version of the on-disk cache entry format; part of the cache key.
-pub const CACHE_FORMAT_VERSION: u32 = 1;
+/// 2: programs carry the `-ENOSYS` stub (version 1 entries are not it).
+pub const CACHE_FORMAT_VERSION: u32 = 2;
 
 /// Largest program the kernel accepts (`BPF_MAXINSNS`).
 pub const MAX_INSNS: usize = libc::BPF_MAXINSNS as usize;
@@ -168,6 +187,9 @@ pub enum SeccompError {
     /// libseccomp produced something that is not a whole number of insns.
     #[error("libseccomp exported {0} bytes, not a whole number of bpf instructions")]
     ExportSize(usize),
+    /// The `-ENOSYS` stub has a conditional jump longer than BPF allows.
+    #[error("architectures: cannot build the -ENOSYS stub for {0} architectures (a jump is out of range)")]
+    EnosysStub(usize),
     /// A program that is empty or longer than the kernel accepts.
     #[error("bpf program has {0} instructions, expected 1 to 4096")]
     ProgramLength(usize),
@@ -185,7 +207,8 @@ pub enum SeccompError {
 /// A compiled seccomp program, ready for [`load`].
 #[derive(Clone)]
 pub struct Filter {
-    /// The BPF program, as libseccomp generated it.
+    /// The BPF program: the `-ENOSYS` stub (when it applies) followed by
+    /// libseccomp's program.
     pub insns: Vec<libc::sock_filter>,
     /// `SECCOMP_FILTER_FLAG_*` bits from the OCI `flags` list (after the
     /// adjustments described in the module documentation). `load` adds
@@ -252,12 +275,13 @@ impl std::fmt::Debug for Filter {
     }
 }
 
-/// Compiles an OCI seccomp profile to a BPF program with libseccomp.
+/// Compiles an OCI seccomp profile to a BPF program with libseccomp, with
+/// the `-ENOSYS` stub in front when the default action denies (see the
+/// module documentation).
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     if seccomp.listener_metadata().is_some() && seccomp.listener_path().is_none() {
         return Err(SeccompError::MetadataWithoutListener);
     }
-
     let default_action = to_scmp_action(
         seccomp.default_action(),
         seccomp.default_errno_ret(),
@@ -266,7 +290,40 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     if default_action == ScmpAction::Notify {
         return Err(SeccompError::NotifyAsDefault);
     }
+    let (mut ctx, arches) = new_context(seccomp, default_action)?;
+    let needs_listener = add_rules(&mut ctx, seccomp, default_action)?;
+    let flags = filter_flags(seccomp, needs_listener);
 
+    let bytes = export(&ctx)?;
+    let mut filter = Filter::from_insn_bytes(&bytes, flags, needs_listener);
+    let libseccomp_len = filter.insns.len();
+    if enosys::applies(default_action) {
+        let names = seccomp
+            .syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|r| r.names().iter().map(String::as_str));
+        let limits = enosys::limits(&arches, names);
+        let stub = enosys::stub(&limits).ok_or(SeccompError::EnosysStub(limits.len()))?;
+        filter.insns.splice(0..0, stub);
+    }
+    if filter.insns.len() > MAX_INSNS {
+        return Err(SeccompError::ProgramLength(filter.insns.len()));
+    }
+    debug!(
+        insns = filter.insns.len(),
+        enosys_stub = filter.insns.len() - libseccomp_len,
+        "compiled seccomp profile"
+    );
+    Ok(filter)
+}
+
+/// A libseccomp context for the default action and the architectures of
+/// the profile; also returns the filter's architectures (native first).
+fn new_context(
+    seccomp: &LinuxSeccomp,
+    default_action: ScmpAction,
+) -> Result<(ScmpFilterContext, Vec<ScmpArch>), SeccompError> {
     // seccomp_init() fails on an action the kernel does not support.
     let mut ctx = ScmpFilterContext::new(default_action).map_err(|source| {
         SeccompError::UnsupportedAction {
@@ -293,30 +350,38 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         debug!(error = %e, "libseccomp does not support SCMP_FLTATR_API_SYSRAWRC");
     }
 
-    if let Some(arches) = seccomp.architectures() {
-        for (i, arch) in arches.iter().enumerate() {
-            let scmp = to_scmp_arch(*arch);
-            let present = ctx.is_arch_present(scmp).unwrap_or(false);
-            if !present {
-                ctx.add_arch(scmp)
-                    .map_err(|source| SeccompError::UnsupportedArch {
-                        field: format!("architectures[{i}]"),
-                        arch: arch.to_string(),
-                        source,
-                    })?;
-            }
+    let mut arches = vec![ScmpArch::native()];
+    for (i, arch) in seccomp.architectures().iter().flatten().enumerate() {
+        let scmp = match to_scmp_arch(*arch) {
+            ScmpArch::Native => ScmpArch::native(),
+            other => other,
+        };
+        if !ctx.is_arch_present(scmp).unwrap_or(false) {
+            ctx.add_arch(scmp)
+                .map_err(|source| SeccompError::UnsupportedArch {
+                    field: format!("architectures[{i}]"),
+                    arch: arch.to_string(),
+                    source,
+                })?;
+        }
+        if !arches.contains(&scmp) {
+            arches.push(scmp);
         }
     }
+    Ok((ctx, arches))
+}
 
+/// Adds the profile's rules; returns whether one of them is a notify rule.
+fn add_rules(
+    ctx: &mut ScmpFilterContext,
+    seccomp: &LinuxSeccomp,
+    default_action: ScmpAction,
+) -> Result<bool, SeccompError> {
     let mut needs_listener = false;
-    let mut added = 0usize;
-    let mut skipped = 0usize;
+    let (mut added, mut skipped) = (0usize, 0usize);
     for (i, rule) in seccomp.syscalls().iter().flatten().enumerate() {
-        let action = to_scmp_action(
-            rule.action(),
-            rule.errno_ret(),
-            &format!("syscalls[{i}].errnoRet"),
-        )?;
+        let field = format!("syscalls[{i}].errnoRet");
+        let action = to_scmp_action(rule.action(), rule.errno_ret(), &field)?;
         if action == ScmpAction::Notify && rule.names().iter().any(|n| n == "write") {
             return Err(SeccompError::NotifyOnWrite {
                 field: format!("syscalls[{i}].names"),
@@ -326,17 +391,15 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, SeccompError> {
             debug!(rule = i, "seccomp rule has the default action, skipping");
             continue;
         }
-        let conditions = to_conditions(rule.args().as_deref().unwrap_or(&[]), i)?;
-        let one_rule_per_arg = has_repeated_index(rule.args().as_deref().unwrap_or(&[]));
+        let args = rule.args().as_deref().unwrap_or(&[]);
+        let conditions = to_conditions(args, i)?;
+        let one_rule_per_arg = has_repeated_index(args);
 
         for name in rule.names() {
-            let syscall = match ScmpSyscall::from_name(name) {
-                Ok(s) => s,
-                Err(_) => {
-                    debug!(syscall = %name, "syscall unknown to libseccomp, skipping");
-                    skipped += 1;
-                    continue;
-                }
+            let Ok(syscall) = ScmpSyscall::from_name(name) else {
+                debug!(syscall = %name, "syscall unknown to libseccomp, skipping");
+                skipped += 1;
+                continue;
             };
             let result = if conditions.is_empty() {
                 ctx.add_rule(action, syscall).map(|_| ())
@@ -349,26 +412,44 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, SeccompError> {
                 ctx.add_rule_conditional(action, syscall, &conditions)
                     .map(|_| ())
             };
-            result.map_err(|source| {
-                if action == ScmpAction::Notify {
-                    SeccompError::UnsupportedAction {
-                        field: format!("syscalls[{i}].action"),
-                        action: rule.action().to_string(),
-                        source,
-                    }
-                } else {
-                    SeccompError::Rule {
-                        field: format!("syscalls[{i}]"),
-                        syscall: name.clone(),
-                        source,
-                    }
-                }
-            })?;
+            result.map_err(|source| rule_error(rule.action(), action, i, name, source))?;
             added += 1;
             needs_listener |= action == ScmpAction::Notify;
         }
     }
+    debug!(
+        rules = added,
+        skipped_syscalls = skipped,
+        "added seccomp rules"
+    );
+    Ok(needs_listener)
+}
 
+fn rule_error(
+    oci_action: LinuxSeccompAction,
+    action: ScmpAction,
+    i: usize,
+    name: &str,
+    source: libseccomp::error::SeccompError,
+) -> SeccompError {
+    if action == ScmpAction::Notify {
+        SeccompError::UnsupportedAction {
+            field: format!("syscalls[{i}].action"),
+            action: oci_action.to_string(),
+            source,
+        }
+    } else {
+        SeccompError::Rule {
+            field: format!("syscalls[{i}]"),
+            syscall: name.to_string(),
+            source,
+        }
+    }
+}
+
+/// The `SECCOMP_FILTER_FLAG_*` bits of the OCI `flags` list, adjusted as
+/// the module documentation says.
+fn filter_flags(seccomp: &LinuxSeccomp, needs_listener: bool) -> u32 {
     let mut flags = 0u32;
     for flag in seccomp.flags().iter().flatten() {
         flags |= match flag {
@@ -390,16 +471,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         debug!("dropping SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: no notify listener");
         flags &= !(libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32);
     }
-
-    let bytes = export(&ctx)?;
-    let filter = Filter::from_insn_bytes(&bytes, flags, needs_listener);
-    debug!(
-        rules = added,
-        skipped_syscalls = skipped,
-        insns = filter.insns.len(),
-        "compiled seccomp profile"
-    );
-    Ok(filter)
+    flags
 }
 
 /// Like [`compile`], but reuses a program compiled earlier for the same
@@ -787,7 +859,7 @@ fn write_entry(dir: &Path, path: &Path, key: &str, filter: &Filter) -> io::Resul
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::PermissionsExt;
@@ -843,7 +915,7 @@ mod tests {
 
     /// Forks; the child runs `f` and exits with its return value.
     /// `f` must be async-signal-safe enough for a forked child.
-    fn in_child(f: impl FnOnce() -> i32) -> i32 {
+    pub(super) fn in_child(f: impl FnOnce() -> i32) -> i32 {
         // SAFETY: the child only runs `f` (which does syscalls on memory
         // prepared by the parent) and `_exit`s; it never returns into the
         // test harness.

@@ -1,0 +1,116 @@
+/*
+ * seccomp-probe: makes raw system calls inside a test container and prints
+ * what came back, for crates/integration-tests/tests/seccomp.rs. Built
+ * statically by build.rs (the busybox rootfs has no libc).
+ *
+ *   seccomp-probe sys NR [ARG...]     syscall(NR, ARG...) -> "ret=R errno=E"
+ *   seccomp-probe trap NR [ARG...]    same, with a SIGSYS handler that prints
+ *                                     "sigsys code=C syscall=N errno=E arch=A"
+ *   seccomp-probe thread NR [ARG...]  the call in a second thread; the main
+ *                                     thread prints "main-alive" after 300 ms
+ *   seccomp-probe usr1 NR [ARG...]    same as sys, with a SIGUSR1 handler
+ *                                     (no SA_RESTART) that prints "usr1"
+ *   seccomp-probe status              the Seccomp lines of /proc/self/status
+ *
+ * ARGs are integers (strtoull base 0). Output goes to stdout, unbuffered.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static long nr;
+static unsigned long long args[6];
+
+static void say(const char *s) { (void)!write(1, s, strlen(s)); }
+
+static void call_and_print(void) {
+	errno = 0;
+	long r = syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+	int e = r == -1 ? errno : 0;
+	printf("ret=%ld errno=%d\n", r, e);
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc) {
+	(void)sig;
+	(void)uc;
+	char buf[128];
+	snprintf(buf, sizeof buf, "sigsys code=%d syscall=%d errno=%d arch=%#x\n",
+		 si->si_code, si->si_syscall, si->si_errno, si->si_arch);
+	say(buf);
+}
+
+static void on_usr1(int sig) {
+	(void)sig;
+	say("usr1\n");
+}
+
+static void *thread_main(void *unused) {
+	(void)unused;
+	call_and_print();
+	say("thread-returned\n");
+	return NULL;
+}
+
+static int status(void) {
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	if (!f) {
+		perror("/proc/self/status");
+		return 1;
+	}
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "Seccomp", 7) == 0)
+			fputs(line, stdout);
+	fclose(f);
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (argc >= 2 && strcmp(argv[1], "status") == 0)
+		return status();
+	if (argc < 3 || argc > 9) {
+		fprintf(stderr, "usage: %s sys|trap|thread|usr1 NR [ARG...] | status\n", argv[0]);
+		return 2;
+	}
+	nr = strtol(argv[2], NULL, 0);
+	for (int i = 3; i < argc; i++)
+		args[i - 3] = strtoull(argv[i], NULL, 0);
+
+	const char *mode = argv[1];
+	if (strcmp(mode, "sys") == 0) {
+		call_and_print();
+	} else if (strcmp(mode, "trap") == 0) {
+		struct sigaction sa = {0};
+		sa.sa_sigaction = on_sigsys;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGSYS, &sa, NULL);
+		call_and_print();
+	} else if (strcmp(mode, "usr1") == 0) {
+		struct sigaction sa = {0};
+		sa.sa_handler = on_usr1;
+		sigaction(SIGUSR1, &sa, NULL);
+		call_and_print();
+	} else if (strcmp(mode, "thread") == 0) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, thread_main, NULL) != 0) {
+			say("pthread_create failed\n");
+			return 3;
+		}
+		struct timespec ts = {0, 300 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		say("main-alive\n");
+		_exit(0);
+	} else {
+		fprintf(stderr, "unknown mode %s\n", mode);
+		return 2;
+	}
+	return 0;
+}
