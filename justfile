@@ -31,6 +31,10 @@ test: debug
     RUNTIME={{skiff}} scripts/conformance.sh
     RUNTIME={{skiff}} SMOKE_EXEC=0 scripts/containerd-smoke.sh
 
+# Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)
+upstream-config:
+    scripts/upstream-default-config.sh
+
 # OCI conformance suite; RUNTIME=/path/to/runtime to test another runtime
 conformance: debug
     RUNTIME=${RUNTIME:-{{skiff}}} scripts/conformance.sh
