@@ -793,36 +793,23 @@ fn process_scheduler(c: &mut Ctx) {
     c.lifecycle(&cfg, None);
 }
 
+/// upstream: apparmorProfile "acme_secure_profile", verified from inside
+/// (the checker verifies the profile only where AppArmor is enabled; upstream
+/// runs the case everywhere, so do we).
 fn linux_process_apparmor_profile(c: &mut Ctx) {
-    if fs::read_to_string("/sys/module/apparmor/parameters/enabled").map(|s| s.trim() == "Y").unwrap_or(false) {
-        let mut cfg = c.base_config();
-        // "unconfined" always exists where AppArmor is enabled
-        cfg["process"]["apparmorProfile"] = json!("unconfined");
-        cfg["process"]["args"] = args(&["/rtt-checker", "check", "apparmor"]);
-        c.lifecycle(&cfg, None);
-    } else {
-        c.skip("AppArmor is not enabled on this kernel");
-    }
-}
-
-fn linux_mount_label(c: &mut Ctx) {
-    if !Path::new("/sys/fs/selinux/enforce").exists() {
-        return c.skip("SELinux is not enabled on this kernel");
-    }
     let mut cfg = c.base_config();
-    cfg["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
-    cfg["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt/label", "type": "tmpfs", "source": "tmpfs"}));
-    cfg["process"]["args"] = args(&["/bin/sh", "-c", "ls -Zd /mnt/label"]);
-    let b = c.bundle(&cfg);
-    let id = c.new_id();
-    if c.check(c.create(&b, &id).ok, "create succeeds") && c.check(c.start(&id).ok, "start succeeds") {
-        c.wait_status(&id, "stopped", 10);
-        c.check(b.output().contains("c1,c2"), "the tmpfs carries the mount label");
-    }
-    c.delete_force(&id);
+    cfg["process"]["apparmorProfile"] = json!("acme_secure_profile");
+    c.lifecycle(&cfg, None);
 }
 
-
+/// upstream: linux.mountLabel "system_u:object_r:svirt_sandbox_file_t:s0:c715,c811",
+/// verified from inside (labels only exist where SELinux is enabled; upstream
+/// runs the case everywhere, so do we).
+fn linux_mount_label(c: &mut Ctx) {
+    let mut cfg = c.base_config();
+    cfg["linux"]["mountLabel"] = json!("system_u:object_r:svirt_sandbox_file_t:s0:c715,c811");
+    c.lifecycle(&cfg, None);
+}
 
 // ---------------------------------------------------------------------------
 // filesystem
