@@ -1431,7 +1431,9 @@ fn cgroup_variants(kind: &str, v2: bool) -> Result<Vec<CgVariant>, String> {
             // does not exist on every host — it then checks nothing; we read
             // the hierarchy's root)
             let wants = if v2 {
-                vec![want("cpu", "cpu.weight", 100), want("cpu", "cpu.max", "max 100000"), want("cpuset", "cpuset.mems", "0")]
+                // v2: an unset cpuset reads empty, the effective value is the parent's
+                vec![want("cpu", "cpu.weight", 100), want("cpu", "cpu.max", "max 100000"),
+                    want("cpuset", "cpuset.cpus.effective", &range), want("cpuset", "cpuset.mems.effective", "0")]
             } else {
                 let root = |ctrl: &str, f: &str| v1_mount(ctrl).and_then(|m| fs::read_to_string(m.join(f)).ok()).unwrap_or_default().trim().to_string();
                 vec![want("cpu", "cpu.shares", root("cpu", "cpu.shares")), want("cpu", "cpu.cfs_period_us", root("cpu", "cpu.cfs_period_us")),
