@@ -1062,7 +1062,7 @@ fn linux_ns_nopath(c: &mut Ctx) {
 /// `unshare OPT --fork sleep 10000` (tracked for cleanup); returns its pid
 /// once its namespace (pid: pid_for_children) differs from ours.
 fn unshare_holder(c: &mut Ctx, opt: &str, ns: &str) -> Option<(u32, String)> {
-    let ch = Command::new("unshare").args([opt, "--fork", "sleep", "10000"])
+    let ch = Command::new("unshare").args([opt, "--fork", "--kill-child", "sleep", "10000"])
         .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
     let up = ch.id();
     c.track_pid(up);
