@@ -1558,15 +1558,44 @@ fn log_weight(shares: u64) -> (u64, u64) {
 }
 
 /// upstream's linux_cgroups_* (RuntimeOutsideValidate): for each of its
-/// value combinations, create the container (upstream: cgroupsPath
+/// value combinations (the relative cases have one), create the container (upstream: cgroupsPath
 /// `/cgrouptest`, relative variants `cgrouptest`; ours unique per case), read
 /// the cgroup files from the host while it is `created`, force-delete it.
 fn cgroup_case(c: &mut Ctx, kind: &str, relative: bool) {
     let v2 = matches!(cg_mode(), CgMode::V2(_));
-    let vs = match cgroup_variants(kind, v2) {
+    let mut vs = match cgroup_variants(kind, v2) {
         Ok(v) => v,
         Err(why) => return c.skip(&why),
     };
+    if relative {
+        // upstream's linux_cgroups_relative_* cases are single configurations
+        // (cpus: shares 1024, period 100000, quota 50000, cpus "0-1", mems "0";
+        // memory: 50593792 / swappiness 50; blkio: rate 102400 with weights;
+        // network: classID 255, lo priority 10), hugetlb: every page size but
+        // no invalid one; devices and pids: as the absolute cases
+        let keep = |l: &str| match kind {
+            "memory" => l == "limit 50593792 swappiness 50",
+            "blkio" => l == "rate 102400",
+            "network" => l == "classID 255 lo priority 10 netns true",
+            _ => true,
+        };
+        vs.retain(|v| !v.must_fail && keep(&v.label));
+        if kind == "cpus" {
+            if std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
+                return c.skip("upstream's relative cpus case needs cpus 0-1 (2 CPUs or more)");
+            }
+            let lin = 1 + ((1024 - 2) * 9999) / 262142;
+            let mut wants = if v2 {
+                vec![want("cpu", "cpu.weight", format!("{lin}|100")), want("cpu", "cpu.max", "50000 100000")]
+            } else {
+                vec![want("cpu", "cpu.shares", 1024), want("cpu", "cpu.cfs_period_us", 100000), want("cpu", "cpu.cfs_quota_us", 50000)]
+            };
+            wants.push(want("cpuset", "cpuset.cpus", "0-1"));
+            wants.push(want("cpuset", "cpuset.mems", "0"));
+            vs = vec![variant("shares 1024 period 100000 quota 50000 cpus 0-1".into(),
+                json!({"cpu": {"shares": 1024, "period": 100000, "quota": 50000, "cpus": "0-1", "mems": "0"}}), wants)];
+        }
+    }
     for v in vs {
         let mut cfg = c.base_config();
         let path = if relative { c.relative_cgroups_path() } else { c.cgroups_path() };
