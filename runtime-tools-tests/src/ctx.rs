@@ -10,6 +10,22 @@ use std::time::{Duration, Instant};
 
 use crate::cases;
 
+/// Upstream's default config (see runtime-tools-tests/upstream/README.md).
+pub const UPSTREAM_DEFAULT: &str = include_str!("../upstream/default-config.json");
+/// Upstream's default + `SetupPrivileged(true)`.
+pub const UPSTREAM_PRIVILEGED: &str = include_str!("../upstream/privileged-config.json");
+/// Upstream's default + linux_seccomp's generator calls.
+pub const UPSTREAM_SECCOMP: &str = include_str!("../upstream/seccomp-config.json");
+
+/// root.path of the bundle's config.json ("." unless a case changed it).
+fn root_path_of(bundle: &Path) -> String {
+    fs::read_to_string(bundle.join("config.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .and_then(|v| v.pointer("/root/path").and_then(|p| p.as_str()).map(|p| p.to_string()))
+        .unwrap_or_else(|| ".".to_string())
+}
+
 /// One runtime CLI invocation's outcome.
 pub struct Out {
     pub ok: bool,
@@ -25,8 +41,9 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// The rootfs: the bundle directory itself (root.path ".", as upstream).
     pub fn rootfs(&self) -> PathBuf {
-        self.dir.join("rootfs")
+        self.dir.join(root_path_of(&self.dir))
     }
     /// What the container process wrote to stdout.
     pub fn output(&self) -> String {
@@ -106,6 +123,13 @@ fn wait_timeout(ch: &mut Child, t: Duration) -> Option<std::process::ExitStatus>
     }
 }
 
+/// Every runtime command gets `--root <case dir>/root` first. Upstream's
+/// validation/util passes no global option at all (the runtime's default
+/// state directory); the private --root is a deliberate departure that keeps
+/// the suite's containers apart from the host's (and from other runs), and
+/// lets cleanup find everything a case left. The command's own arguments are
+/// in upstream's order: `create [--pid-file F] --bundle B ID`, `start ID`,
+/// `state ID`, `kill ID SIG`, `delete [--force] ID`.
 pub fn runtime_cmd(runtime: &Path, root: &Path, args: &[&str], stdout: Stdio, stderr: Stdio, t: Duration) -> (bool, bool) {
     let ch = Command::new(runtime)
         .arg("--root")
@@ -171,53 +195,46 @@ impl Ctx {
         writeln!(f, "{pid}").unwrap();
     }
 
+    /// The config every case starts from: upstream's default
+    /// (validation/util's GetDefaultGenerator, `upstream/default-config.json`,
+    /// made by upstream's own generator) plus the suite's plumbing only:
+    /// `process.args` is our checker instead of upstream's `/runtimetest
+    /// --path=/` (same job: verify the whole config from inside) and
+    /// `linux.cgroupsPath` is unique per case (upstream sets none, or the
+    /// fixed `/cgrouptest`), so leftovers can be found and removed.
     pub fn base_config(&mut self) -> Value {
-        let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-        json!({
-            "ociVersion": "1.0.2",
-            "process": {
-                "terminal": false,
-                "user": {"uid": 0, "gid": 0},
-                "args": ["/rtt-checker", "check"],
-                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", "RTT_VAR=conformance"],
-                "cwd": "/",
-                "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-                "noNewPrivileges": true
-            },
-            "root": {"path": "rootfs", "readonly": false},
-            "hostname": "rtt",
-            "mounts": [
-                {"destination": "/proc", "type": "proc", "source": "proc"},
-                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-                {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-                {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-                {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
-            ],
-            "linux": {
-                "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-                "cgroupsPath": self.cgroups_path(),
-                "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
-                "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-            }
-        })
+        self.upstream_config(UPSTREAM_DEFAULT)
     }
 
-    /// A fresh bundle with the given config (also copied to /rtt-config.json).
+    /// One of the upstream fixtures (see `upstream/README.md`) with the same plumbing.
+    pub fn upstream_config(&mut self, fixture: &str) -> Value {
+        let mut cfg: Value = serde_json::from_str(fixture).expect("upstream fixture is JSON");
+        cfg["process"]["args"] = json!(["/rtt-checker", "check"]);
+        cfg["linux"]["cgroupsPath"] = json!(self.cgroups_path());
+        cfg
+    }
+
+    /// A fresh bundle with the given config. As upstream's, the bundle
+    /// directory is the rootfs itself (`root.path` "."): the busybox tree
+    /// with the checker in it, config.json next to /bin. The config is also
+    /// copied to /rtt-config.json, which the checker reads (config.json
+    /// itself may be rewritten by a case after create).
     pub fn bundle(&mut self, cfg: &Value) -> Bundle {
         self.n += 1;
         let dir = self.dir.join(format!("bundle-{}", self.n));
-        fs::create_dir_all(&dir).unwrap();
-        let st = Command::new("cp").arg("-a").arg(&self.template).arg(dir.join("rootfs")).status();
+        let st = Command::new("cp").arg("-a").arg(&self.template).arg(&dir).status();
         assert!(matches!(st, Ok(s) if s.success()), "copying the rootfs template failed");
         let b = Bundle { dir };
         self.write_config(&b, cfg);
         fs::write(b.rootfs().join("rtt-config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
         b
+    }
+
+    /// Replace the bundle's config (config.json and the checker's copy):
+    /// for cases whose config names paths inside the bundle (hooks).
+    pub fn rewrite(&self, b: &Bundle, cfg: &Value) {
+        self.write_config(b, cfg);
+        fs::write(b.rootfs().join("rtt-config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
     }
 
     pub fn write_config(&self, b: &Bundle, cfg: &Value) {
@@ -262,13 +279,22 @@ impl Ctx {
         out
     }
 
-    /// `create --bundle B [extra] ID`, container stdout/stderr to files in the bundle.
-    pub fn create_with(&self, b: &Bundle, id: &str, extra: &[&str]) -> Out {
-        let mut args = vec!["create", "--bundle"];
+    /// `create [--pid-file F] --bundle B ID` — upstream's order
+    /// (validation/util Runtime.Create) — with the container's stdout/stderr
+    /// going to files in the bundle, as upstream's do. An empty `id` is left
+    /// out (upstream's "create without an ID").
+    pub fn create_with(&self, b: &Bundle, id: &str, pid_file: Option<&str>) -> Out {
+        let mut args = vec!["create"];
+        if let Some(f) = pid_file {
+            args.push("--pid-file");
+            args.push(f);
+        }
         let bp = b.path();
+        args.push("--bundle");
         args.push(&bp);
-        args.extend_from_slice(extra);
-        args.push(id);
+        if !id.is_empty() {
+            args.push(id);
+        }
         let o = b.dir.join("ctr.out");
         let e = b.dir.join("ctr.err");
         let ch = Command::new(&self.runtime)
@@ -301,7 +327,7 @@ impl Ctx {
     }
 
     pub fn create(&self, b: &Bundle, id: &str) -> Out {
-        self.create_with(b, id, &[])
+        self.create_with(b, id, None)
     }
     pub fn start(&self, id: &str) -> Out {
         self.rt(&["start", id])
@@ -328,11 +354,15 @@ impl Ctx {
     pub fn pid(&self, id: &str) -> Option<i32> {
         self.state(id).and_then(|s| s.get("pid").and_then(|v| v.as_i64()).map(|p| p as i32))
     }
+    /// Poll `state` until the status is `want` (false on timeout, or at once
+    /// when the container no longer exists).
     pub fn wait_status(&self, id: &str, want: &str, secs: u64) -> bool {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(secs) {
-            if self.status(id).as_deref() == Some(want) {
-                return true;
+            match self.status(id) {
+                Some(s) if s == want => return true,
+                None => return false,
+                _ => {}
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -9,7 +9,7 @@
 //! force-deletes every container the case created, unmounts and removes its
 //! directory and removes its cgroups.
 //!
-//! Usage: runtime-tools-tests [--filter SUBSTR]... [--list] [--expected FILE]
+//! Usage: runtime-tools-tests [--filter SUBSTR|=NAME]... [--list] [--expected FILE]
 //!                            [--record FILE] [--timeout SECS] [--verbose]
 //! Environment: RUNTIME (runtime binary), RTT_CHECKER (static checker binary),
 //!              RTT_MKROOTFS (rootfs script).
@@ -164,7 +164,11 @@ fn main() {
     }
     let selected: Vec<&cases::Case> = cases::CASES
         .iter()
-        .filter(|c| o.filters.is_empty() || o.filters.iter().any(|f| c.name.contains(f.as_str())))
+        // --filter SUBSTR, or --filter =NAME for exactly one case
+        .filter(|c| o.filters.is_empty() || o.filters.iter().any(|f| match f.strip_prefix('=') {
+            Some(exact) => c.name == exact,
+            None => c.name.contains(f.as_str()),
+        }))
         .collect();
     if o.list {
         for c in &selected {
