@@ -226,6 +226,9 @@ pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &
     }
     let opt = ControllerOpt { resources: &res, disable_oom_killer: res.memory().as_ref().and_then(|m| m.disable_oom_killer()).unwrap_or(false), oom_score_adj: None, freezer_state: None };
     mgr.apply(&opt).map_err(|e| Error::Cgroup(format!("apply linux.resources to {}: {e}", path.display())))?;
+    if !v1 {
+        v2_no_swap(&res, dirs)?;
+    }
     if let Some(rules) = rules {
         for d in dirs.iter().filter(|d| is_devices(d)) {
             for (file, line) in rules.writes() {
@@ -235,6 +238,21 @@ pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &
         if let Some(d) = dirs.iter().find(|d| d.join("blkio.throttle.read_bps_device").exists()) {
             write_blkio_weights(d, &res)?;
         }
+    }
+    Ok(())
+}
+
+/// On cgroup v2 `memory.swap` equal to `memory.limit` means no swap at all
+/// (`memory.swap.max` 0, as runc writes it); libcgroups takes the 0 it
+/// computes for "leave unchanged" and writes nothing.
+fn v2_no_swap(res: &LinuxResources, dirs: &[PathBuf]) -> Result<()> {
+    let Some(m) = res.memory() else { return Ok(()) };
+    match (m.limit(), m.swap()) {
+        (Some(l), Some(s)) if l > 0 && s == l => {}
+        _ => return Ok(()),
+    }
+    for d in dirs.iter().filter(|d| d.join("memory.swap.max").exists()) {
+        std::fs::write(d.join("memory.swap.max"), "0").map_err(|e| Error::Cgroup(format!("linux.resources.memory.swap: write \"0\" to {}: {}", d.join("memory.swap.max").display(), crate::error::strerror(&e))))?;
     }
     Ok(())
 }
