@@ -306,3 +306,22 @@ fn racing_symlink_swaps_stay_in_the_rootfs() {
     assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "something was created outside the rootfs");
     assert!(mounts_under(&outside).is_empty(), "something was mounted outside the rootfs");
 }
+
+/// CVE-2023-25809 class: in a user namespace, what the container sees at
+/// /sys/fs/cgroup must not be writable (runc once bound the host's whole
+/// hierarchy read-write there for rootless containers).
+#[test]
+fn cgroup_mount_in_a_user_namespace_is_not_writable() {
+    require_root!();
+    let mut env = TestEnv::new("esc-userns-cgroup");
+    env.set_userns();
+    env.add_mount(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}));
+    env.add_mount(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
+    // The hierarchies (not the tmpfs that may hold them, the container's own).
+    env.set_sh("for d in /sys/fs/cgroup /sys/fs/cgroup/*; do case $(stat -f -c %T $d) in cgroup*) mkdir $d/skiff-escape 2>/dev/null && echo WROTE $d;; esac; done; grep -c ' /sys/fs/cgroup' /proc/self/mountinfo");
+    let out = env.run(&[]);
+    out.ok();
+    assert!(!out.stdout.contains("WROTE"), "a cgroup directory was writable: {}", out.describe());
+    let n: usize = out.stdout.trim().lines().last().and_then(|l| l.parse().ok()).unwrap_or(0);
+    assert!(n > 0, "no cgroup mount to check: {}", out.describe());
+}
