@@ -325,3 +325,31 @@ fn cgroup_mount_in_a_user_namespace_is_not_writable() {
     let n: usize = out.stdout.trim().lines().last().and_then(|l| l.parse().ok()).unwrap_or(0);
     assert!(n > 0, "no cgroup mount to check: {}", out.describe());
 }
+
+/// `--no-pivot` keeps the host's mounts under the moved root, in the
+/// container's mount namespace. A fully visible procfs there (the host's
+/// /proc) is what lets root of a user namespace mount a fresh, unmasked
+/// procfs, and in a user namespace those copies are locked: they can be
+/// neither detached nor usefully covered. So skiff refuses `--no-pivot`
+/// with a user namespace and CAP_SYS_ADMIN (runc and crun run it, and the
+/// container mounts a fresh procfs and sysfs); without CAP_SYS_ADMIN it runs.
+#[test]
+fn no_pivot_leaves_no_host_procfs_to_mount_again() {
+    require_root!();
+    let mut env = TestEnv::new("esc-no-pivot");
+    env.set_userns();
+    env.remove_mount("/proc");
+    env.config["linux"]["maskedPaths"] = json!([]);
+    env.config["linux"]["readonlyPaths"] = json!([]);
+    env.set_sh("mkdir -p /tmp/p; mount -t proc proc /tmp/p 2>/dev/null && echo MOUNTED-PROC; mkdir -p /tmp/s; mount -t sysfs sysfs /tmp/s 2>/dev/null && echo MOUNTED-SYSFS; echo done");
+    let out = env.run(&["--no-pivot"]);
+    out.ok();
+    assert!(out.stdout.contains("done") && !out.stdout.contains("MOUNTED"), "{}", out.describe());
+    for set in ["bounding", "effective", "permitted"] {
+        env.config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_ADMIN"));
+    }
+    let out = env.run(&["--no-pivot"]);
+    assert!(!out.stdout.contains("MOUNTED"), "a procfs or sysfs could be mounted: {}", out.describe());
+    out.failed().stderr_mentions(&["--no-pivot"]);
+    env.assert_no_leftovers(&env.id);
+}

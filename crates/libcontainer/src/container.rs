@@ -112,6 +112,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let exec = crate::process::ExecPlan::new(process, linux.personality().as_ref())?;
     let caps = crate::capabilities::CapPlan::new(process.capabilities().as_ref())?;
     let lsm = crate::lsm::LsmPlan::new(process)?;
+    if opts.no_pivot && (ns.new_user || ns.unshare_after_join()) && caps.bounding.contains(&caps::Capability::CAP_SYS_ADMIN) {
+        // The namespace's copies of the host's mounts are locked there, so
+        // the host's procfs cannot be detached before the move; with
+        // CAP_SYS_ADMIN the container could mount a fresh, unmasked procfs.
+        return Err(Error::config("process.capabilities", "--no-pivot with a user namespace cannot keep the host's procfs out of reach of CAP_SYS_ADMIN: drop CAP_SYS_ADMIN or use pivot_root"));
+    }
     let seccomp = match linux.seccomp() {
         Some(s) => Some(match opts.seccomp_cache {
             Some(dir) => crate::seccomp::compile_cached(s, dir),
