@@ -1,4 +1,16 @@
-//! `create`: from a bundle to an init blocked on `exec.fifo`.
+//! `create`: from a bundle to an init blocked on `exec.fifo`, in the order
+//! [`create`] calls the steps:
+//! 1. [`Plan::new`] works out from the config all that the init and the
+//!    runtime will need, before anything is made on the host;
+//! 2. [`reserve`] makes the state directory (which reserves the id), the
+//!    cgroup directories, `exec.fifo` and the console socket, each put in the
+//!    [`Undo`] guard as it is made;
+//! 3. [`clone_init`] clones the init into its namespaces (with the extra
+//!    fork where there is one);
+//! 4. the id maps, the state and `Go`, then [`set_up_cgroup`] while the init
+//!    mounts its rootfs;
+//! 5. [`converse`] serves the init until it is Ready;
+//! 6. [`finish`] writes the state and pid files and disarms the guard.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -7,16 +19,17 @@ use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use oci_spec::runtime::LinuxNamespaceType;
+use oci_spec::runtime::{Hooks, Linux, LinuxNamespaceType};
 
 use super::open_fd;
-use crate::channel::{self, ToChild, ToParent};
+use crate::channel::{self, Channel, ToChild, ToParent};
 use crate::config::Config;
+use crate::devices::Device;
 use crate::error::{Context, Error, Result};
 use crate::init::InitArgs;
+use crate::rootfs::RootfsPlan;
 use crate::state::{self, ContainerDir, State, Status, Store};
 use crate::sys::{self, Forked};
-
 
 /// Options of `create` (and of `run`, which creates first).
 pub struct CreateOptions<'a> {
@@ -89,133 +102,216 @@ impl Drop for Undo {
 
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let cfg = Config::load(opts.bundle)?;
-    let linux = cfg.linux();
-    let process = cfg.process();
-    let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() && !opts.foreground {
-        return Err(Error::config("process.terminal", "cannot allocate a pseudo-TTY without --console-socket"));
-    }
-    if !terminal && opts.console_socket.is_some() {
-        return Err(Error::config("process.terminal", "--console-socket given but process.terminal is false"));
-    }
+    let (plan, init_args) = Plan::new(&cfg, opts)?;
+    let Reserved { mut undo, fifo, console_socket, console_recv } = reserve(store, opts, &cfg, &plan)?;
+    let (pid, chan) = clone_init(init_args(fifo, console_socket), &mut undo, opts.foreground)?;
 
-    // Everything the init needs, computed before the clone.
-    let ns = crate::namespaces::Plan::new(linux)?;
-    let new_cgroupns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
-    let exec = crate::process::ExecPlan::new(process, linux.personality().as_ref())?;
-    let caps = crate::capabilities::CapPlan::new(process.capabilities().as_ref())?;
-    let lsm = crate::lsm::LsmPlan::new(process)?;
-    let seccomp = match linux.seccomp() {
-        Some(s) => Some(match opts.seccomp_cache {
-            Some(dir) => crate::seccomp::compile_cached(s, dir),
-            None => crate::seccomp::compile(s),
-        }
-        .map_err(|e| Error::Seccomp(e.to_string()))?),
-        None => None,
-    };
-    let listener = linux.seccomp().as_ref().and_then(|s| s.listener_path().clone());
-    if seccomp.as_ref().is_some_and(|f| f.needs_listener) && listener.is_none() {
-        return Err(Error::config("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listener path"));
+    // Id maps and cgroup before the init runs any of the container's code.
+    if plan.new_user {
+        write_id_maps(pid, cfg.linux())?;
     }
-    let hooks = cfg.spec.hooks().clone().unwrap_or_default();
-    let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), opts.id, opts.systemd_cgroup)?;
-    crate::cgroups::check_unified(linux.resources().as_ref())?;
-    let cgroup_dirs = crate::cgroups::container_dirs(&cgroup_path, opts.systemd_cgroup);
-    let device_list = crate::devices::plan(linux)?;
-    // Without a mount namespace of its own the container's mounts land on
-    // the host: those already below the rootfs are recorded, so that
-    // `delete` removes exactly the ones skiff made.
-    let new_mountns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Mount);
-    let host_mounts = (!new_mountns).then(|| crate::rootfs::mounts_under(&cfg.rootfs).into_iter().map(|(id, _)| id).collect());
-    let rootfs_plan = crate::rootfs::RootfsPlan {
+    let st = initial_state(&cfg, opts, &plan, undo.cgroup.as_ref().expect("set by reserve"), pid);
+    let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
+    crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
+    send(&chan, &ToChild::Go(creating.clone()))?;
+    set_up_cgroup(&chan, &cfg, opts, &plan, &st)?;
+    converse(&chan, &cfg, &plan, &st, &creating)?;
+    finish(opts, &mut undo, st, console_recv)
+}
+
+/// What `create` works out from the config before it makes anything on the
+/// host, for the runtime's own steps. What the init is handed comes with it
+/// from [`Plan::new`], as a closure that takes the two descriptors made once
+/// the id is reserved (`exec.fifo`, the console socket).
+struct Plan {
+    terminal: bool,
+    /// Where a seccomp notify fd is sent.
+    listener: Option<PathBuf>,
+    hooks: Hooks,
+    /// The configured cgroup, resolved.
+    cgroup_path: PathBuf,
+    cgroup_dirs: Vec<(String, PathBuf)>,
+    devices: Vec<Device>,
+    /// The host's mounts below the rootfs, without a mount namespace.
+    host_mounts: Option<Vec<u64>>,
+    new_user: bool,
+    new_pid: bool,
+    oom_score_adj: Option<i32>,
+}
+
+impl Plan {
+    /// Validates the config and computes everything the init needs. Nothing
+    /// here needs undoing: besides reading, it only opens descriptors (bind
+    /// sources, id-mapped trees) and may fill the seccomp cache.
+    fn new(cfg: &Config, opts: &CreateOptions) -> Result<(Plan, impl FnOnce(OwnedFd, Option<OwnedFd>) -> InitArgs)> {
+        let linux = cfg.linux();
+        let process = cfg.process();
+        let terminal = process.terminal().unwrap_or(false);
+        if terminal && opts.console_socket.is_none() && !opts.foreground {
+            return Err(Error::config("process.terminal", "cannot allocate a pseudo-TTY without --console-socket"));
+        }
+        if !terminal && opts.console_socket.is_some() {
+            return Err(Error::config("process.terminal", "--console-socket given but process.terminal is false"));
+        }
+
+        // Everything the init needs, computed before the clone.
+        let ns = crate::namespaces::Plan::new(linux)?;
+        let new_cgroupns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
+        let exec = crate::process::ExecPlan::new(process, linux.personality().as_ref())?;
+        let caps = crate::capabilities::CapPlan::new(process.capabilities().as_ref())?;
+        let lsm = crate::lsm::LsmPlan::new(process)?;
+        let seccomp = compile_seccomp(linux, opts.seccomp_cache)?;
+        let listener = linux.seccomp().as_ref().and_then(|s| s.listener_path().clone());
+        if seccomp.as_ref().is_some_and(|f| f.needs_listener) && listener.is_none() {
+            return Err(Error::config("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listener path"));
+        }
+        let hooks = cfg.spec.hooks().clone().unwrap_or_default();
+        let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), opts.id, opts.systemd_cgroup)?;
+        crate::cgroups::check_unified(linux.resources().as_ref())?;
+        let cgroup_dirs = crate::cgroups::container_dirs(&cgroup_path, opts.systemd_cgroup);
+        let devices = crate::devices::plan(linux)?;
+        // Without a mount namespace of its own the container's mounts land on
+        // the host: those already below the rootfs are recorded, so that
+        // `delete` removes exactly the ones skiff made.
+        let new_mountns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Mount);
+        let host_mounts = (!new_mountns).then(|| crate::rootfs::mounts_under(&cfg.rootfs).into_iter().map(|(id, _)| id).collect());
+        let rootfs = rootfs_plan(cfg, opts, &ns, new_cgroupns, new_mountns, &cgroup_dirs, &devices)?;
+        let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
+        sysctl.sort();
+
+        let id = opts.id.to_string();
+        let (no_new_keyring, preserve_fds) = (opts.no_new_keyring, opts.preserve_fds);
+        let hostname = cfg.spec.hostname().clone().filter(|h| !h.is_empty());
+        let domainname = cfg.spec.domainname().clone().filter(|h| !h.is_empty());
+        let console_size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        let runtime_hooks = hooks.prestart().as_ref().is_some_and(|h| !h.is_empty()) || hooks.create_runtime().as_ref().is_some_and(|h| !h.is_empty());
+        let create_container_hooks = hooks.create_container().clone().unwrap_or_default();
+        let start_container_hooks = hooks.start_container().clone().unwrap_or_default();
+        let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, devices, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj };
+        let init_args = move |fifo, console_socket| InitArgs {
+            id,
+            rootfs,
+            exec,
+            caps,
+            seccomp,
+            hostname,
+            domainname,
+            sysctl,
+            terminal,
+            console_size,
+            console_socket,
+            fifo,
+            runtime_hooks,
+            create_container_hooks,
+            start_container_hooks,
+            no_new_keyring,
+            preserve_fds,
+            new_cgroupns,
+            lsm,
+            ns,
+        };
+        Ok((plan, init_args))
+    }
+}
+
+/// The compiled seccomp filter, if the config has one: from the cache when
+/// there is one.
+fn compile_seccomp(linux: &Linux, cache: Option<&Path>) -> Result<Option<crate::seccomp::Filter>> {
+    let Some(s) = linux.seccomp() else {
+        return Ok(None);
+    };
+    let filter = match cache {
+        Some(dir) => crate::seccomp::compile_cached(s, dir),
+        None => crate::seccomp::compile(s),
+    };
+    filter.map(Some).map_err(|e| Error::Seccomp(e.to_string()))
+}
+
+/// How the init builds the container's root.
+fn rootfs_plan(cfg: &Config, opts: &CreateOptions, ns: &crate::namespaces::Plan, new_cgroupns: bool, new_mountns: bool, cgroup_dirs: &[(String, PathBuf)], devices: &[Device]) -> Result<RootfsPlan> {
+    let linux = cfg.linux();
+    let in_userns = ns.new_user || ns.unshare_after_join();
+    Ok(RootfsPlan {
         rootfs: cfg.rootfs.clone(),
         bundle: cfg.bundle.clone(),
         mounts: cfg.spec.mounts().clone().unwrap_or_default(),
         propagation: linux.rootfs_propagation().as_deref().filter(|p| !p.is_empty()).and_then(crate::rootfs::propagation_flag),
         readonly: cfg.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
         no_pivot: opts.no_pivot,
-        devices: device_list.clone(),
+        devices: devices.to_vec(),
         masked: linux.masked_paths().clone().unwrap_or_default(),
         readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
-        in_userns: ns.new_user || ns.unshare_after_join(),
+        in_userns,
         new_cgroupns,
         new_mountns,
         mount_label: linux.mount_label().clone().filter(|l| !l.is_empty()),
         // As runc: the hybrid host's unified hierarchy is joined, not mounted.
         cgroup_dirs: cgroup_dirs.iter().filter(|(n, _)| n != "unified").cloned().collect(),
         idmap_trees: crate::rootfs::idmapped_trees(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?,
-        bind_sources: if ns.new_user || ns.unshare_after_join() {
-            crate::rootfs::open_bind_sources(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?
-        } else {
-            Vec::new()
-        },
-    };
-    let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
-    sysctl.sort();
+        bind_sources: if in_userns { crate::rootfs::open_bind_sources(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)? } else { Vec::new() },
+    })
+}
 
+/// What [`reserve`] made: the undo guard holding the state directory and
+/// the cgroup, and the descriptors for the init.
+struct Reserved {
+    undo: Undo,
+    fifo: OwnedFd,
+    console_socket: Option<OwnedFd>,
+    /// Our end of the console socket, when `run` relays a terminal.
+    console_recv: Option<OwnedFd>,
+}
+
+/// Makes what the init needs before it exists, each piece in the undo guard
+/// as soon as it is made.
+fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Result<Reserved> {
     // The state directory reserves the id.
     let dir = store.create(opts.id)?;
     let fifo_path = dir.fifo_path();
-    let mut undo = Undo { pidfd: None, host_mounts: host_mounts.clone().map(|m| (cfg.rootfs.clone(), m)), cgroup: None, dir: Some(dir) };
-    let host_dirs = crate::cgroups::host_dirs(&cgroup_dirs, opts.systemd_cgroup);
+    let mut undo = Undo { pidfd: None, host_mounts: plan.host_mounts.clone().map(|m| (cfg.rootfs.clone(), m)), cgroup: None, dir: Some(dir) };
+    let host_dirs = crate::cgroups::host_dirs(&plan.cgroup_dirs, opts.systemd_cgroup);
     let foreign = crate::cgroups::precheck(&host_dirs)?;
-    let cgroup_path = crate::cgroups::manager_path(&cgroup_path, opts.systemd_cgroup, &cgroup_dirs);
-    let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path.clone(), systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs.clone(), created: Vec::new(), foreign: foreign.clone() });
-    crate::cgroups::create_dirs(&host_dirs, &mut ucg.created)?;
-    let created = ucg.created.clone();
+    let cgroup_path = crate::cgroups::manager_path(&plan.cgroup_path, opts.systemd_cgroup, &plan.cgroup_dirs);
+    let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path, systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs, created: Vec::new(), foreign });
+    crate::cgroups::create_dirs(&ucg.dirs, &mut ucg.created)?;
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
     // Read and write: the init waits for `start`'s byte on it and, should it
     // fail after that, leaves its error there for `start` to read.
     let fifo = open_fd(&fifo_path, OFlag::O_RDWR | OFlag::O_NONBLOCK)?;
+    let (console_socket, console_recv) = console_socket(opts, plan.terminal)?;
+    Ok(Reserved { undo, fifo, console_socket, console_recv })
+}
 
-    // The console socket: the caller's, or ours when `run` relays a terminal.
-    let (console_socket, console_recv) = if let Some(p) = opts.console_socket {
-        let s = nix::sys::socket::socket(nix::sys::socket::AddressFamily::Unix, nix::sys::socket::SockType::Stream, nix::sys::socket::SockFlag::SOCK_CLOEXEC, None)
-            .ctx(|| "create console socket".into())?;
+/// The console socket: the caller's, or ours when `run` relays a terminal.
+/// Returns the init's end, and ours if it is ours.
+fn console_socket(opts: &CreateOptions, terminal: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    if let Some(p) = opts.console_socket {
+        let s = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).ctx(|| "create console socket".into())?;
         let addr = nix::sys::socket::UnixAddr::new(p).ctx(|| format!("console socket path {}", p.display()))?;
         nix::sys::socket::connect(s.as_raw_fd(), &addr).ctx(|| format!("connect to console socket {}", p.display()))?;
-        (Some(s), None)
+        Ok((Some(s), None))
     } else if terminal {
-        let (a, b) = nix::sys::socket::socketpair(nix::sys::socket::AddressFamily::Unix, nix::sys::socket::SockType::Stream, None, nix::sys::socket::SockFlag::SOCK_CLOEXEC)
-            .ctx(|| "create console socket pair".into())?;
-        (Some(b), Some(a))
+        let (a, b) = nix::sys::socket::socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).ctx(|| "create console socket pair".into())?;
+        Ok((Some(b), Some(a)))
     } else {
-        (None, None)
-    };
+        Ok((None, None))
+    }
+}
 
+/// Clones the init straight into its namespaces and returns its pid — once
+/// the clone has forked the real init, where it must — with the runtime's
+/// end of the channel. The init's pidfd goes into the undo guard.
+fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool) -> Result<(Pid, Channel)> {
     let (parent_chan, child_chan) = channel::pair()?;
-    let args = InitArgs {
-        id: opts.id.to_string(),
-        rootfs: rootfs_plan,
-        exec,
-        caps,
-        seccomp,
-        hostname: cfg.spec.hostname().clone().filter(|h| !h.is_empty()),
-        domainname: cfg.spec.domainname().clone().filter(|h| !h.is_empty()),
-        sysctl,
-        terminal,
-        console_size: process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)),
-        console_socket,
-        fifo,
-        runtime_hooks: hooks.prestart().as_ref().is_some_and(|h| !h.is_empty()) || hooks.create_runtime().as_ref().is_some_and(|h| !h.is_empty()),
-        create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
-        start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
-        no_new_keyring: opts.no_new_keyring,
-        preserve_fds: opts.preserve_fds,
-        new_cgroupns,
-        lsm,
-        ns,
-    };
-
     // The clone. The cgroup namespace is unshared by the init once it is in
     // its cgroup, so that the namespace's root is the container's cgroup.
     let mut flags = args.ns.flags_for_clone() - CloneFlags::CLONE_NEWCGROUP;
-    if !opts.foreground {
+    if !foreground {
         flags |= CloneFlags::from_bits_retain(libc::CLONE_PARENT);
     }
-    let (extra_fork, new_user, new_pid) = (args.ns.fork_after_unshare(), args.ns.new_user, args.ns.new_pid);
-    let oom_score_adj = args.exec.oom_score_adj;
-    if extra_fork && opts.foreground {
+    let extra_fork = args.ns.fork_after_unshare();
+    if extra_fork && foreground {
         // The init will be our grandchild: become its reaper so that we can
         // wait for it once its parent has left.
         // SAFETY: plain integer arguments.
@@ -243,29 +339,26 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     drop(args);
     undo.pidfd = Some(pidfd);
     tracing::debug!(pid = pid.as_raw(), "init cloned");
-    let pid = if extra_fork {
-        // The clone forks once more and hands over to its child.
-        let init = match parent_chan.recv_in_parent()? {
-            Some((ToParent::InitPid(p), _)) => Pid::from_raw(p),
-            Some((ToParent::Error(msg), _)) => return Err(Error::Init(msg)),
-            _ => return Err(Error::Init("container init exited before it was ready".into())),
-        };
-        if opts.foreground {
-            let _ = nix::sys::wait::waitpid(pid, None);
-        }
-        undo.pidfd = Some(sys::pidfd_open(init).ctx(|| "open a pidfd for the container init".into())?);
-        init
-    } else {
-        pid
-    };
-
-    // Id maps and cgroup before the init runs any of the container's code.
-    if new_user {
-        write_id_maps(pid, linux)?;
+    if !extra_fork {
+        return Ok((pid, parent_chan));
     }
+    // The clone forks once more and hands over to its child.
+    let init = match parent_chan.recv_in_parent()? {
+        Some((ToParent::InitPid(p), _)) => Pid::from_raw(p),
+        Some((ToParent::Error(msg), _)) => return Err(Error::Init(msg)),
+        _ => return Err(Error::Init("container init exited before it was ready".into())),
+    };
+    if foreground {
+        let _ = nix::sys::wait::waitpid(pid, None);
+    }
+    undo.pidfd = Some(sys::pidfd_open(init).ctx(|| "open a pidfd for the container init".into())?);
+    Ok((init, parent_chan))
+}
 
+/// The container's state as `create` leaves it (and as the hooks see it).
+fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoCgroup, pid: Pid) -> State {
     let init_start_time = sys::proc_start_time(pid.as_raw()).map(|(t, _)| t).unwrap_or(0);
-    let st = State {
+    State {
         oci_version: cfg.spec.version().clone(),
         id: opts.id.to_string(),
         pid: pid.as_raw(),
@@ -275,35 +368,35 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         owner: String::new(),
         annotations: cfg.spec.annotations().clone().unwrap_or_default(),
         init_start_time,
-        cgroup_dirs: host_dirs,
-        cgroup_created: Some(created),
-        cgroup_foreign: foreign,
-        cgroup_path,
+        cgroup_dirs: cgroup.dirs.clone(),
+        cgroup_created: Some(cgroup.created.clone()),
+        cgroup_foreign: cgroup.foreign.clone(),
+        cgroup_path: cgroup.path.clone(),
         systemd_cgroup: opts.systemd_cgroup,
-        own_pid_ns: new_pid,
-        host_mounts,
-        poststop: hooks.poststop().clone().unwrap_or_default(),
-        poststart: hooks.poststart().clone().unwrap_or_default(),
-    };
-    let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
-    crate::process::set_oom_score_adj(pid, oom_score_adj)?;
-    send(&parent_chan, &ToChild::Go(creating.clone()))?;
+        own_pid_ns: plan.new_pid,
+        host_mounts: plan.host_mounts.clone(),
+        poststop: plan.hooks.poststop().clone().unwrap_or_default(),
+        poststart: plan.hooks.poststart().clone().unwrap_or_default(),
+    }
+}
 
-    // The cgroup, while the init mounts its rootfs. On a v1 host the init
-    // is moved in by hand and released at once, and the manager is built
-    // and the resources applied while it goes on (before Ready, so always
-    // before the container's process can run). With createContainer hooks
-    // — user code in the init — the limits are applied first.
+/// The cgroup, while the init mounts its rootfs. On a v1 host the init
+/// is moved in by hand and released at once, and the manager is built
+/// and the resources applied while it goes on (before Ready, so always
+/// before the container's process can run). With createContainer hooks
+/// — user code in the init — the limits are applied first.
+fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan, st: &State) -> Result<()> {
+    let pid = Pid::from_raw(st.pid);
     // A failure here may stem from the init having died: prefer its error.
-    let or_child = |e: Error| parent_chan.pending_error().map(Error::Init).unwrap_or(e);
-    let resources = crate::cgroups::with_device_rules(linux.resources().as_ref(), &device_list);
+    let or_child = |e: Error| chan.pending_error().map(Error::Init).unwrap_or(e);
+    let resources = crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices);
     let v1 = !opts.systemd_cgroup && !crate::cgroups::is_v2();
-    let early_release = v1 && hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
+    let early_release = v1 && plan.hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
     if v1 {
         crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid).map_err(or_child)?;
     }
     if early_release {
-        send(&parent_chan, &ToChild::CgroupReady(false))?;
+        send(chan, &ToChild::CgroupReady(false))?;
     }
     let cgroup_mgr = crate::cgroups::manager(&st.cgroup_path, opts.systemd_cgroup, opts.id)?;
     if !v1 {
@@ -314,31 +407,40 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid).map_err(or_child)?;
     }
     if early_release {
-        send(&parent_chan, &ToChild::CgroupDone)?;
+        send(chan, &ToChild::CgroupDone)
     } else {
-        send(&parent_chan, &ToChild::CgroupReady(true))?;
+        send(chan, &ToChild::CgroupReady(true))
     }
+}
 
+/// Serves the init until it reports Ready: the runtime's hooks when it
+/// asks for them, its seccomp notify fd to the listener.
+fn converse(chan: &Channel, cfg: &Config, plan: &Plan, st: &State, creating: &[u8]) -> Result<()> {
+    let hooks = &plan.hooks;
     loop {
-        match parent_chan.recv_in_parent()? {
+        match chan.recv_in_parent()? {
             Some((ToParent::RunHooks, _)) => {
-                crate::hooks::run_all_in("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &creating, None, Some(&cfg.bundle))?;
-                crate::hooks::run_all_in("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), &creating, None, Some(&cfg.bundle))?;
-                send(&parent_chan, &ToChild::HooksDone)?;
+                crate::hooks::run_all_in("prestart", hooks.prestart().as_deref().unwrap_or(&[]), creating, None, Some(&cfg.bundle))?;
+                crate::hooks::run_all_in("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), creating, None, Some(&cfg.bundle))?;
+                send(chan, &ToChild::HooksDone)?;
             }
             Some((ToParent::SeccompFd, Some(fd))) => {
-                let path = listener.as_ref().expect("checked above");
-                let payload = seccomp_state(&st, &cfg, fd.as_raw_fd());
+                let path = plan.listener.as_ref().expect("checked by Plan::new");
+                let payload = seccomp_state(st, cfg, fd.as_raw_fd());
                 crate::socket::send_seccomp_notify(path, fd.as_fd(), &payload)?;
             }
             Some((ToParent::SeccompFd, None)) => return Err(Error::Init("seccomp fd message without a descriptor".into())),
-            Some((ToParent::Ready, _)) => break,
+            Some((ToParent::Ready, _)) => return Ok(()),
             Some((ToParent::InitPid(_), _)) => return Err(Error::Init("unexpected second init pid".into())),
             Some((ToParent::Error(msg), _)) => return Err(Error::Init(msg)),
             None => return Err(Error::Init("container init exited before it was ready".into())),
         }
     }
+}
 
+/// Takes the pty master (when `run` relays a terminal), writes the state and
+/// pid files, and disarms the undo guard.
+fn finish(opts: &CreateOptions, undo: &mut Undo, st: State, console_recv: Option<OwnedFd>) -> Result<Created> {
     let console = match console_recv {
         Some(sock) => {
             let mut buf = [0u8; 256];
@@ -347,15 +449,15 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         None => None,
     };
     // Until both files are written, a failure still undoes everything.
-    undo.dir.as_ref().expect("set above").save(&st)?;
+    undo.dir.as_ref().expect("set by reserve").save(&st)?;
     if let Some(p) = opts.pid_file {
-        state::write_atomic(p, pid.as_raw().to_string().as_bytes(), 0o644)?;
+        state::write_atomic(p, st.pid.to_string().as_bytes(), 0o644)?;
     }
-    let dir = undo.dir.take().expect("set above");
-    let pidfd = undo.pidfd.take().expect("set above");
+    let dir = undo.dir.take().expect("set by reserve");
+    let pidfd = undo.pidfd.take().expect("set by clone_init");
     undo.cgroup = None;
     undo.host_mounts = None;
-    Ok(Created { pid, pidfd, dir, state: st, console })
+    Ok(Created { pid: Pid::from_raw(st.pid), pidfd, dir, state: st, console })
 }
 
 /// Sends to the init; if the init has gone, its own error (queued on the

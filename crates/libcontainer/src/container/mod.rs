@@ -7,7 +7,9 @@
 //! child of *our caller* (CLONE_PARENT), so containerd-shim or conmon can
 //! reap it, just as with runc — and talks to it over [`crate::channel`]
 //! until it reports Ready. The init then blocks on `exec.fifo` until
-//! `start` writes to it. No extra fork, no re-exec of the binary.
+//! `start` writes to it. No re-exec of the binary, and no extra fork but
+//! the one a new pid namespace needs when it is unshared after joining a
+//! user namespace (`namespaces::Plan::fork_after_unshare`).
 //!
 //! One module per command family, whose public items are re-exported here:
 //! - `create.rs`: [`create`](create()) with [`CreateOptions`] and
