@@ -100,6 +100,8 @@ impl Drop for Undo {
     }
 }
 
+/// `create`: from the bundle to an init that waits on `exec.fifo` for
+/// `start`. On any failure the undo guard removes what was made.
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let cfg = Config::load(opts.bundle)?;
     let (plan, init_args) = Plan::new(&cfg, opts)?;
