@@ -1,0 +1,508 @@
+//! `create`: from a bundle to an init blocked on `exec.fifo`, in the order
+//! [`create`] calls the steps:
+//! 1. [`Plan::new`] works out from the config all that the init and the
+//!    runtime will need, before anything is made on the host;
+//! 2. [`reserve`] makes the state directory (which reserves the id), the
+//!    cgroup directories, `exec.fifo` and the console socket, each put in the
+//!    [`Undo`] guard as it is made;
+//! 3. [`clone_init`] clones the init into its namespaces (with the extra
+//!    fork where there is one);
+//! 4. the id maps, the state and `Go`, then [`set_up_cgroup`] while the init
+//!    mounts its rootfs;
+//! 5. [`converse`] serves the init until it is Ready;
+//! 6. [`finish`] writes the state and pid files and disarms the guard.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use oci_spec::runtime::{Hooks, Linux, LinuxNamespaceType};
+
+use super::open_fd;
+use crate::channel::{self, Channel, ToChild, ToParent};
+use crate::config::Config;
+use crate::devices::Device;
+use crate::error::{Context, Error, Result};
+use crate::init::InitArgs;
+use crate::rootfs::RootfsPlan;
+use crate::state::{self, ContainerDir, State, Status, Store};
+use crate::sys::{self, Forked};
+
+/// Options of `create` (and of `run`, which creates first).
+pub struct CreateOptions<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub systemd_cgroup: bool,
+    /// `run` in the foreground: the init stays our own child, so we can wait
+    /// for it and relay its terminal.
+    pub foreground: bool,
+    /// Where compiled seccomp filters are kept between runs.
+    pub seccomp_cache: Option<&'a Path>,
+}
+
+/// A container created by [`create`].
+pub struct Created {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub dir: ContainerDir,
+    pub state: State,
+    /// The pty master, when `run` in the foreground allocated a terminal.
+    pub console: Option<OwnedFd>,
+}
+
+/// Undoes a partial create: kills the init, removes the cgroup and the
+/// state directory. Disarmed once the container is created.
+struct Undo {
+    pidfd: Option<OwnedFd>,
+    /// The rootfs and the host mounts below it before `create`, when the
+    /// container shares the host's mount namespace.
+    host_mounts: Option<(PathBuf, Vec<u64>)>,
+    cgroup: Option<UndoCgroup>,
+    dir: Option<ContainerDir>,
+}
+
+/// The cgroup part of [`Undo`]: what create made, to be removed.
+struct UndoCgroup {
+    path: PathBuf,
+    systemd: bool,
+    id: String,
+    dirs: Vec<PathBuf>,
+    created: Vec<PathBuf>,
+    foreign: Vec<(i32, u64)>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(fd) = self.pidfd.take() {
+            let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+            let _ = sys::pidfd_wait_exit(fd.as_fd(), 5000);
+        }
+        if let Some((rootfs, before)) = self.host_mounts.take() {
+            crate::rootfs::unmount_new(&rootfs, &before);
+        }
+        if let Some(c) = self.cgroup.take() {
+            let owned = crate::cgroups::Owned { path: &c.path, systemd: c.systemd, id: &c.id, dirs: &c.dirs, created: Some(&c.created), foreign: &c.foreign };
+            if let Err(e) = owned.remove(crate::cgroups::Scope { init: None, own_pid_ns: false }) {
+                tracing::warn!("cleanup: {e}");
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+/// `create`: from the bundle to an init that waits on `exec.fifo` for
+/// `start`. On any failure the undo guard removes what was made.
+pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
+    let cfg = Config::load(opts.bundle)?;
+    let (plan, init_args) = Plan::new(&cfg, opts)?;
+    let Reserved { mut undo, fifo, console_socket, console_recv } = reserve(store, opts, &cfg, &plan)?;
+    let (pid, chan) = clone_init(init_args(fifo, console_socket), &mut undo, opts.foreground)?;
+
+    // Id maps and cgroup before the init runs any of the container's code.
+    if plan.new_user {
+        write_id_maps(pid, cfg.linux())?;
+    }
+    let st = initial_state(&cfg, opts, &plan, undo.cgroup.as_ref().expect("set by reserve"), pid);
+    let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
+    crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
+    send(&chan, &ToChild::Go(creating.clone()))?;
+    set_up_cgroup(&chan, &cfg, opts, &plan, &st)?;
+    converse(&chan, &cfg, &plan, &st, &creating)?;
+    finish(opts, &mut undo, st, console_recv)
+}
+
+/// What `create` works out from the config before it makes anything on the
+/// host, for the runtime's own steps. What the init is handed comes with it
+/// from [`Plan::new`], as a closure that takes the two descriptors made once
+/// the id is reserved (`exec.fifo`, the console socket).
+struct Plan {
+    terminal: bool,
+    /// Where a seccomp notify fd is sent.
+    listener: Option<PathBuf>,
+    hooks: Hooks,
+    /// The configured cgroup, resolved.
+    cgroup_path: PathBuf,
+    cgroup_dirs: Vec<(String, PathBuf)>,
+    devices: Vec<Device>,
+    /// The host's mounts below the rootfs, without a mount namespace.
+    host_mounts: Option<Vec<u64>>,
+    new_user: bool,
+    new_pid: bool,
+    oom_score_adj: Option<i32>,
+}
+
+impl Plan {
+    /// Validates the config and computes everything the init needs. Nothing
+    /// here needs undoing: besides reading, it only opens descriptors (bind
+    /// sources, id-mapped trees) and may fill the seccomp cache.
+    fn new(cfg: &Config, opts: &CreateOptions) -> Result<(Plan, impl FnOnce(OwnedFd, Option<OwnedFd>) -> InitArgs)> {
+        let linux = cfg.linux();
+        let process = cfg.process();
+        let terminal = process.terminal().unwrap_or(false);
+        if terminal && opts.console_socket.is_none() && !opts.foreground {
+            return Err(Error::config("process.terminal", "cannot allocate a pseudo-TTY without --console-socket"));
+        }
+        if !terminal && opts.console_socket.is_some() {
+            return Err(Error::config("process.terminal", "--console-socket given but process.terminal is false"));
+        }
+
+        // Everything the init needs, computed before the clone.
+        let ns = crate::namespaces::Plan::new(linux)?;
+        let new_cgroupns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
+        let exec = crate::process::ExecPlan::new(process, linux.personality().as_ref())?;
+        let caps = crate::capabilities::CapPlan::new(process.capabilities().as_ref())?;
+        let lsm = crate::lsm::LsmPlan::new(process)?;
+        no_pivot_allowed(opts, &ns, &caps)?;
+        let seccomp = compile_seccomp(linux, opts.seccomp_cache)?;
+        let listener = linux.seccomp().as_ref().and_then(|s| s.listener_path().clone());
+        if seccomp.as_ref().is_some_and(|f| f.needs_listener) && listener.is_none() {
+            return Err(Error::config("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listener path"));
+        }
+        let hooks = cfg.spec.hooks().clone().unwrap_or_default();
+        let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), opts.id, opts.systemd_cgroup)?;
+        crate::cgroups::check_unified(linux.resources().as_ref())?;
+        let cgroup_dirs = crate::cgroups::container_dirs(&cgroup_path, opts.systemd_cgroup);
+        let devices = crate::devices::plan(linux)?;
+        // Without a mount namespace of its own the container's mounts land on
+        // the host: those already below the rootfs are recorded, so that
+        // `delete` removes exactly the ones skiff made.
+        let new_mountns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Mount);
+        let host_mounts = (!new_mountns).then(|| crate::rootfs::mounts_under(&cfg.rootfs).into_iter().map(|(id, _)| id).collect());
+        let rootfs = rootfs_plan(cfg, opts, &ns, new_cgroupns, new_mountns, &cgroup_dirs, &devices)?;
+        let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
+        sysctl.sort();
+
+        let id = opts.id.to_string();
+        let (no_new_keyring, preserve_fds) = (opts.no_new_keyring, opts.preserve_fds);
+        let hostname = cfg.spec.hostname().clone().filter(|h| !h.is_empty());
+        let domainname = cfg.spec.domainname().clone().filter(|h| !h.is_empty());
+        let console_size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        let runtime_hooks = hooks.prestart().as_ref().is_some_and(|h| !h.is_empty()) || hooks.create_runtime().as_ref().is_some_and(|h| !h.is_empty());
+        let create_container_hooks = hooks.create_container().clone().unwrap_or_default();
+        let start_container_hooks = hooks.start_container().clone().unwrap_or_default();
+        let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, devices, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj };
+        let init_args = move |fifo, console_socket| InitArgs {
+            id,
+            rootfs,
+            exec,
+            caps,
+            seccomp,
+            hostname,
+            domainname,
+            sysctl,
+            terminal,
+            console_size,
+            console_socket,
+            fifo,
+            runtime_hooks,
+            create_container_hooks,
+            start_container_hooks,
+            no_new_keyring,
+            preserve_fds,
+            new_cgroupns,
+            lsm,
+            ns,
+        };
+        Ok((plan, init_args))
+    }
+}
+
+/// The compiled seccomp filter, if the config has one: from the cache when
+/// there is one.
+fn compile_seccomp(linux: &Linux, cache: Option<&Path>) -> Result<Option<crate::seccomp::Filter>> {
+    let Some(s) = linux.seccomp() else {
+        return Ok(None);
+    };
+    let filter = match cache {
+        Some(dir) => crate::seccomp::compile_cached(s, dir),
+        None => crate::seccomp::compile(s),
+    };
+    filter.map(Some).map_err(|e| Error::Seccomp(e.to_string()))
+}
+
+/// How the init builds the container's root.
+fn rootfs_plan(cfg: &Config, opts: &CreateOptions, ns: &crate::namespaces::Plan, new_cgroupns: bool, new_mountns: bool, cgroup_dirs: &[(String, PathBuf)], devices: &[Device]) -> Result<RootfsPlan> {
+    let linux = cfg.linux();
+    let in_userns = ns.new_user || ns.unshare_after_join();
+    Ok(RootfsPlan {
+        rootfs: cfg.rootfs.clone(),
+        bundle: cfg.bundle.clone(),
+        mounts: cfg.spec.mounts().clone().unwrap_or_default(),
+        propagation: linux.rootfs_propagation().as_deref().filter(|p| !p.is_empty()).and_then(crate::rootfs::propagation_flag),
+        readonly: cfg.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
+        no_pivot: opts.no_pivot,
+        devices: devices.to_vec(),
+        masked: linux.masked_paths().clone().unwrap_or_default(),
+        readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
+        in_userns,
+        new_cgroupns,
+        new_mountns,
+        mount_label: linux.mount_label().clone().filter(|l| !l.is_empty()),
+        // As runc: the hybrid host's unified hierarchy is joined, not mounted.
+        cgroup_dirs: cgroup_dirs.iter().filter(|(n, _)| n != "unified").cloned().collect(),
+        idmap_trees: crate::rootfs::idmapped_trees(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?,
+        bind_sources: if in_userns { crate::rootfs::open_bind_sources(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)? } else { Vec::new() },
+    })
+}
+
+/// What [`reserve`] made: the undo guard holding the state directory and
+/// the cgroup, and the descriptors for the init.
+struct Reserved {
+    undo: Undo,
+    fifo: OwnedFd,
+    console_socket: Option<OwnedFd>,
+    /// Our end of the console socket, when `run` relays a terminal.
+    console_recv: Option<OwnedFd>,
+}
+
+/// Makes what the init needs before it exists, each piece in the undo guard
+/// as soon as it is made.
+fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Result<Reserved> {
+    // The state directory reserves the id.
+    let dir = store.create(opts.id)?;
+    let fifo_path = dir.fifo_path();
+    let mut undo = Undo { pidfd: None, host_mounts: plan.host_mounts.clone().map(|m| (cfg.rootfs.clone(), m)), cgroup: None, dir: Some(dir) };
+    let host_dirs = crate::cgroups::host_dirs(&plan.cgroup_dirs, opts.systemd_cgroup);
+    let foreign = crate::cgroups::precheck(&host_dirs)?;
+    let cgroup_path = crate::cgroups::manager_path(&plan.cgroup_path, opts.systemd_cgroup, &plan.cgroup_dirs);
+    let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path, systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs, created: Vec::new(), foreign });
+    crate::cgroups::create_dirs(&ucg.dirs, &mut ucg.created)?;
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
+    // Read and write: the init waits for `start`'s byte on it and, should it
+    // fail after that, leaves its error there for `start` to read.
+    let fifo = open_fd(&fifo_path, OFlag::O_RDWR | OFlag::O_NONBLOCK)?;
+    let (console_socket, console_recv) = console_socket(opts, plan.terminal)?;
+    Ok(Reserved { undo, fifo, console_socket, console_recv })
+}
+
+/// The console socket: the caller's, or ours when `run` relays a terminal.
+/// Returns the init's end, and ours if it is ours.
+fn console_socket(opts: &CreateOptions, terminal: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    if let Some(p) = opts.console_socket {
+        let s = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).ctx(|| "create console socket".into())?;
+        let addr = nix::sys::socket::UnixAddr::new(p).ctx(|| format!("console socket path {}", p.display()))?;
+        nix::sys::socket::connect(s.as_raw_fd(), &addr).ctx(|| format!("connect to console socket {}", p.display()))?;
+        Ok((Some(s), None))
+    } else if terminal {
+        let (a, b) = nix::sys::socket::socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).ctx(|| "create console socket pair".into())?;
+        Ok((Some(b), Some(a)))
+    } else {
+        Ok((None, None))
+    }
+}
+
+/// Clones the init straight into its namespaces and returns its pid — once
+/// the clone has forked the real init, where it must — with the runtime's
+/// end of the channel. The init's pidfd goes into the undo guard.
+fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool) -> Result<(Pid, Channel)> {
+    let (parent_chan, child_chan) = channel::pair()?;
+    // The clone. The cgroup namespace is unshared by the init once it is in
+    // its cgroup, so that the namespace's root is the container's cgroup.
+    let mut flags = args.ns.flags_for_clone() - CloneFlags::CLONE_NEWCGROUP;
+    if !foreground {
+        flags |= CloneFlags::from_bits_retain(libc::CLONE_PARENT);
+    }
+    let extra_fork = args.ns.fork_after_unshare();
+    if extra_fork && foreground {
+        // The init will be our grandchild: become its reaper so that we can
+        // wait for it once its parent has left.
+        // SAFETY: plain integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    let ns_guard = args.ns.enter_for_children()?;
+    // The init's final exec compares against this (docs/security.md).
+    crate::exec_guard::record_runtime_binary();
+    let forked = sys::clone_process(flags.bits() as u32 as u64).ctx(|| "clone the container init".into())?;
+    let (pid, pidfd) = match forked {
+        Forked::Child => {
+            // The guard restores the *runtime's* namespaces; in the init,
+            // setns back to the host's time namespace would undo ours.
+            std::mem::forget(ns_guard);
+            drop(parent_chan);
+            if let Some(d) = undo.dir.as_mut() {
+                d.close_lock_in_child();
+            }
+            crate::init::run(args, child_chan)
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(ns_guard);
+    drop(child_chan);
+    drop(args);
+    undo.pidfd = Some(pidfd);
+    tracing::debug!(pid = pid.as_raw(), "init cloned");
+    if !extra_fork {
+        return Ok((pid, parent_chan));
+    }
+    // The clone forks once more and hands over to its child.
+    let init = match parent_chan.recv_in_parent()? {
+        Some((ToParent::InitPid(p), _)) => Pid::from_raw(p),
+        Some((ToParent::Error(msg), _)) => return Err(Error::Init(msg)),
+        _ => return Err(Error::Init("container init exited before it was ready".into())),
+    };
+    if foreground {
+        let _ = nix::sys::wait::waitpid(pid, None);
+    }
+    undo.pidfd = Some(sys::pidfd_open(init).ctx(|| "open a pidfd for the container init".into())?);
+    Ok((init, parent_chan))
+}
+
+/// The container's state as `create` leaves it (and as the hooks see it).
+fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoCgroup, pid: Pid) -> State {
+    let init_start_time = sys::proc_start_time(pid.as_raw()).map(|(t, _)| t).unwrap_or(0);
+    State {
+        oci_version: cfg.spec.version().clone(),
+        id: opts.id.to_string(),
+        pid: pid.as_raw(),
+        bundle: cfg.bundle.clone(),
+        rootfs: cfg.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        annotations: cfg.spec.annotations().clone().unwrap_or_default(),
+        init_start_time,
+        cgroup_dirs: cgroup.dirs.clone(),
+        cgroup_created: Some(cgroup.created.clone()),
+        cgroup_foreign: cgroup.foreign.clone(),
+        cgroup_path: cgroup.path.clone(),
+        systemd_cgroup: opts.systemd_cgroup,
+        own_pid_ns: plan.new_pid,
+        host_mounts: plan.host_mounts.clone(),
+        poststop: plan.hooks.poststop().clone().unwrap_or_default(),
+        poststart: plan.hooks.poststart().clone().unwrap_or_default(),
+    }
+}
+
+/// The cgroup, while the init mounts its rootfs. On a v1 host the init
+/// is moved in by hand and released at once, and the manager is built
+/// and the resources applied while it goes on (before Ready, so always
+/// before the container's process can run). With createContainer hooks
+/// — user code in the init — the limits are applied first.
+fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan, st: &State) -> Result<()> {
+    let pid = Pid::from_raw(st.pid);
+    // A failure here may stem from the init having died: prefer its error.
+    let or_child = |e: Error| chan.pending_error().map(Error::Init).unwrap_or(e);
+    let resources = crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices);
+    let v1 = !opts.systemd_cgroup && !crate::cgroups::is_v2();
+    let early_release = v1 && plan.hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
+    if v1 {
+        crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid).map_err(or_child)?;
+    }
+    if early_release {
+        send(chan, &ToChild::CgroupReady(false))?;
+    }
+    let cgroup_mgr = crate::cgroups::manager(&st.cgroup_path, opts.systemd_cgroup, opts.id)?;
+    if !v1 {
+        crate::cgroups::join(&cgroup_mgr, pid, &st.cgroup_path).map_err(or_child)?;
+    }
+    crate::cgroups::apply(&cgroup_mgr, Some(&resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;
+    if v1 {
+        crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid).map_err(or_child)?;
+    }
+    if early_release {
+        send(chan, &ToChild::CgroupDone)
+    } else {
+        send(chan, &ToChild::CgroupReady(true))
+    }
+}
+
+/// Serves the init until it reports Ready: the runtime's hooks when it
+/// asks for them, its seccomp notify fd to the listener.
+fn converse(chan: &Channel, cfg: &Config, plan: &Plan, st: &State, creating: &[u8]) -> Result<()> {
+    let hooks = &plan.hooks;
+    loop {
+        match chan.recv_in_parent()? {
+            Some((ToParent::RunHooks, _)) => {
+                crate::hooks::run_all_in("prestart", hooks.prestart().as_deref().unwrap_or(&[]), creating, None, Some(&cfg.bundle))?;
+                crate::hooks::run_all_in("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), creating, None, Some(&cfg.bundle))?;
+                send(chan, &ToChild::HooksDone)?;
+            }
+            Some((ToParent::SeccompFd, Some(fd))) => {
+                let path = plan.listener.as_ref().expect("checked by Plan::new");
+                let payload = seccomp_state(st, cfg, fd.as_raw_fd());
+                crate::socket::send_seccomp_notify(path, fd.as_fd(), &payload)?;
+            }
+            Some((ToParent::SeccompFd, None)) => return Err(Error::Init("seccomp fd message without a descriptor".into())),
+            Some((ToParent::Ready, _)) => return Ok(()),
+            Some((ToParent::InitPid(_), _)) => return Err(Error::Init("unexpected second init pid".into())),
+            Some((ToParent::Error(msg), _)) => return Err(Error::Init(msg)),
+            None => return Err(Error::Init("container init exited before it was ready".into())),
+        }
+    }
+}
+
+/// Takes the pty master (when `run` relays a terminal), writes the state and
+/// pid files, and disarms the undo guard.
+fn finish(opts: &CreateOptions, undo: &mut Undo, st: State, console_recv: Option<OwnedFd>) -> Result<Created> {
+    let console = match console_recv {
+        Some(sock) => {
+            let mut buf = [0u8; 256];
+            Some(crate::socket::recv_fd(sock.as_fd(), &mut buf).map(|(fd, _)| fd).map_err(|e| Error::Tty(format!("receive the pty master: {e}")))?)
+        }
+        None => None,
+    };
+    // Until both files are written, a failure still undoes everything.
+    undo.dir.as_ref().expect("set by reserve").save(&st)?;
+    if let Some(p) = opts.pid_file {
+        state::write_atomic(p, st.pid.to_string().as_bytes(), 0o644)?;
+    }
+    let dir = undo.dir.take().expect("set by reserve");
+    let pidfd = undo.pidfd.take().expect("set by clone_init");
+    undo.cgroup = None;
+    undo.host_mounts = None;
+    Ok(Created { pid: Pid::from_raw(st.pid), pidfd, dir, state: st, console })
+}
+
+/// Sends to the init; if the init has gone, its own error (queued on the
+/// channel) is the one worth reporting.
+fn send(chan: &channel::Channel, m: &ToChild) -> Result<()> {
+    chan.send_to_child(m).map_err(|e| chan.pending_error().map(Error::Init).unwrap_or(e))
+}
+
+fn write_id_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let uid = crate::namespaces::id_map_text(linux.uid_mappings());
+    let gid = crate::namespaces::id_map_text(linux.gid_mappings());
+    let proc = crate::procfs::Proc::runtime()?;
+    let field = |f: &'static str| move |e: Error| match e {
+        Error::Io { source, .. } => Error::io(format!("{f}: write /proc/{pid}/{}", if f.starts_with("linux.g") { "gid_map" } else { "uid_map" }), source),
+        e => e,
+    };
+    proc.write_pid(pid.as_raw(), "gid_map", &gid).map_err(field("linux.gidMappings"))?;
+    proc.write_pid(pid.as_raw(), "uid_map", &uid).map_err(field("linux.uidMappings"))?;
+    Ok(())
+}
+
+/// The ContainerProcessState sent with a seccomp notify fd.
+fn seccomp_state(st: &State, cfg: &Config, fd: i32) -> Vec<u8> {
+    let meta = cfg.linux().seccomp().as_ref().and_then(|s| s.listener_metadata().clone()).unwrap_or_default();
+    serde_json::to_vec(&serde_json::json!({
+        "ociVersion": st.oci_version,
+        "fds": ["seccompFd"],
+        "pid": st.pid,
+        "metadata": meta,
+        "state": st.to_oci(Status::Creating),
+        "fdIndex": fd,
+    }))
+    .expect("json")
+}
+
+/// `--no-pivot` with a user namespace and CAP_SYS_ADMIN is refused: the
+/// namespace's copies of the host's mounts are locked there, so the host's
+/// procfs cannot be detached before the move, and CAP_SYS_ADMIN could mount
+/// a fresh, unmasked procfs (docs/security.md).
+fn no_pivot_allowed(opts: &CreateOptions, ns: &crate::namespaces::Plan, caps: &crate::capabilities::CapPlan) -> Result<()> {
+    if opts.no_pivot && (ns.new_user || ns.unshare_after_join()) && caps.bounding.contains(&caps::Capability::CAP_SYS_ADMIN) {
+        return Err(Error::config("process.capabilities", "--no-pivot with a user namespace cannot keep the host's procfs out of reach of CAP_SYS_ADMIN: drop CAP_SYS_ADMIN or use pivot_root"));
+    }
+    Ok(())
+}

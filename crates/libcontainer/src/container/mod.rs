@@ -1,0 +1,101 @@
+//! The container lifecycle, top to bottom: create, start, run, kill,
+//! delete, state, list.
+//!
+//! `create` is the only step with a child process: the runtime prepares
+//! everything it can (config validation, namespace plan, compiled seccomp
+//! filter, cgroup), clones the init directly into its new namespaces — as a
+//! child of *our caller* (CLONE_PARENT), so containerd-shim or conmon can
+//! reap it, just as with runc — and talks to it over [`crate::channel`]
+//! until it reports Ready. The init then blocks on `exec.fifo` until
+//! `start` writes to it. No re-exec of the binary, and no extra fork but
+//! the one a new pid namespace needs when it is unshared after joining a
+//! user namespace (`namespaces::Plan::fork_after_unshare`).
+//!
+//! One module per command family, whose public items are re-exported here:
+//! - `create.rs`: [`create`](create()) with [`CreateOptions`] and
+//!   [`Created`], the undo guard, the steps from a bundle to an init waiting
+//!   on `exec.fifo`;
+//! - `start.rs`: [`start`](start()), the release through `exec.fifo` and the
+//!   init's late errors;
+//! - `query.rs`: [`state`](state()), [`list`];
+//! - `signal.rs`: [`kill`];
+//! - `delete.rs`: [`delete`](delete());
+//! - `run.rs`: [`run`](run()), create and start with the foreground wait,
+//!   [`exit_code`].
+//!
+//! What several of them need stays here: the init's pidfd, checked against
+//! pid reuse (`init_pidfd`), who may be signalled (`cgroup_scope`), killing
+//! and removing a container (`kill_and_wait`, `destroy`), `open_fd`.
+
+mod create;
+mod delete;
+mod query;
+mod run;
+mod signal;
+mod start;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+pub use create::{create, CreateOptions, Created};
+pub use delete::delete;
+pub use query::{list, state};
+pub use run::{exit_code, run};
+pub use signal::kill;
+pub use start::start;
+
+use crate::error::{Context, Result};
+use crate::state::{ContainerDir, State, Status};
+use crate::sys;
+
+/// Opens `p` close-on-exec.
+fn open_fd(p: &Path, flags: OFlag) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(p, flags | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| format!("open {}", p.display()))?;
+    // SAFETY: `open` just returned this descriptor.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// A pidfd for the container's init, if it is still the same process.
+fn init_pidfd(st: &State) -> Option<OwnedFd> {
+    let fd = sys::pidfd_open(Pid::from_raw(st.pid)).ok()?;
+    // Checked after opening: from now on the pidfd cannot be recycled.
+    match sys::proc_start_time(st.pid) {
+        Some((t, s)) if t == st.init_start_time && s != 'Z' && s != 'X' => Some(fd),
+        _ => None,
+    }
+}
+
+/// Who may be signalled besides the members of a cgroup skiff created.
+fn cgroup_scope(st: &State) -> crate::cgroups::Scope {
+    crate::cgroups::Scope { init: init_pidfd(st).map(|_| Pid::from_raw(st.pid)), own_pid_ns: st.own_pid_ns }
+}
+
+/// SIGKILLs the init (and, without a pid namespace of its own, everything
+/// in the cgroup) and waits on its pidfd until it is gone: no polling loop.
+fn kill_and_wait(st: &State) {
+    if !st.own_pid_ns {
+        let _ = st.cgroup().signal_all(libc::SIGKILL, cgroup_scope(st));
+    }
+    if let Some(fd) = init_pidfd(st) {
+        let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+        let _ = sys::pidfd_wait_exit(fd.as_fd(), 10_000);
+    }
+}
+
+/// Removes what is left of a stopped container and runs poststop hooks.
+fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
+    if let Some(before) = &st.host_mounts {
+        crate::rootfs::unmount_new(&st.rootfs, before);
+    }
+    let r = st.cgroup().remove(cgroup_scope(st));
+    let json = serde_json::to_vec(&st.to_oci(Status::Stopped)).expect("json");
+    for w in crate::hooks::run_all_warn("poststop", &st.poststop, &json) {
+        tracing::warn!("{w}");
+    }
+    dir.remove()?;
+    r
+}

@@ -1,0 +1,91 @@
+//! `start`: releases a created container's init.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+use super::{init_pidfd, open_fd};
+use crate::error::{Context, Error, Result};
+use crate::state::{ContainerDir, State, Status, Store};
+use crate::sys;
+
+/// `start`: releases a created container's init and runs poststart hooks.
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let dir = store.open(id)?;
+    let st = dir.load()?;
+    start_locked(&dir, &st)
+}
+
+pub(super) fn start_locked(dir: &ContainerDir, st: &State) -> Result<()> {
+    match st.status(&dir.path) {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::BadState("cannot start a container that has stopped".into())),
+        Status::Running => return Err(Error::BadState("cannot start an already running container".into())),
+        s => return Err(Error::BadState(format!("cannot start a container in the {s} state"))),
+    }
+    let fifo = dir.fifo_path();
+    let fd = match nix::fcntl::open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENXIO) => return Err(Error::BadState("cannot start a container that has stopped".into())),
+        Err(e) => return Err(Error::errno(format!("open {}", fifo.display()), e)),
+    };
+    // SAFETY: `open` just returned this descriptor.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // Opened before the release, so that an init dying right away is seen.
+    let pidfd = init_pidfd(st);
+    nix::unistd::write(&fd, b"0").ctx(|| "release the container init".into())?;
+    // The init holds the fifo (close-on-exec) until it execs the container
+    // process: when our write end reports POLLERR (no reader left), the
+    // process has started — or the init failed, in which case its error is
+    // waiting in the fifo. Only then do poststart hooks run.
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+    loop {
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    let left = init_error(&fifo);
+    let _ = std::fs::remove_file(&fifo);
+    drop(fd);
+    if let Some(msg) = left {
+        return Err(Error::Init(msg));
+    }
+    if pidfd.as_ref().is_some_and(|p| init_died_before_exec(p.as_fd(), st.pid)) {
+        return Err(Error::Init("the container init exited before it started the container process".into()));
+    }
+    let json = serde_json::to_vec(&st.to_oci(Status::Running)).expect("json");
+    for w in crate::hooks::run_all_warn("poststart", &st.poststart, &json) {
+        tracing::warn!("{w}");
+    }
+    Ok(())
+}
+
+/// An init killed before execve leaves no message. execve closes the fifo a
+/// moment before it renames the process, so a process still named like the
+/// init is watched briefly: it either takes its new name or is seen dead.
+fn init_died_before_exec(pidfd: std::os::fd::BorrowedFd, pid: i32) -> bool {
+    for _ in 0..40 {
+        if sys::proc_comm(pid).as_deref() != Some(crate::init::INIT_NAME) {
+            return false;
+        }
+        if sys::pidfd_wait_exit(pidfd, 5).unwrap_or(false) {
+            return sys::proc_comm(pid).as_deref() == Some(crate::init::INIT_NAME);
+        }
+    }
+    false
+}
+
+/// What a failed init left in exec.fifo (we still hold a write end, so the
+/// pipe and its contents outlive the init).
+fn init_error(fifo: &Path) -> Option<String> {
+    let fd = open_fd(fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK).ok()?;
+    let mut buf = vec![0u8; 65_536];
+    match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+        Ok(n) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).trim().to_string()),
+        _ => None,
+    }
+}
