@@ -352,4 +352,14 @@ fn no_pivot_leaves_no_host_procfs_to_mount_again() {
     assert!(!out.stdout.contains("MOUNTED"), "a procfs or sysfs could be mounted: {}", out.describe());
     out.failed().stderr_mentions(&["--no-pivot"]);
     env.assert_no_leftovers(&env.id);
+
+    // Without a user namespace: the container's /proc keeps its read-only
+    // paths ('h' only prints sysrq's help to the kernel log, should the
+    // write go through).
+    let mut env = TestEnv::new("esc-no-pivot-sysrq");
+    env.config["root"]["readonly"] = json!(false);
+    env.set_sh("(echo h > /proc/sysrq-trigger) 2>/dev/null && echo WROTE-SYSRQ; echo done");
+    let out = env.run(&["--no-pivot"]);
+    out.ok();
+    assert!(out.stdout.contains("done") && !out.stdout.contains("WROTE-SYSRQ"), "/proc/sysrq-trigger was writable: {}", out.describe());
 }
