@@ -401,6 +401,24 @@ if [ "$det_started" = 1 ]; then
 		fi
 	fi
 
+	if [ "$st" = RUNNING ]; then
+		# ps, pause and resume through the shim (the runtime's ps --format json,
+		# pause, resume).
+		out=$(ctr_ task ps "$ID_DET" 2>&1)
+		if [ -n "$det_pid" ] && printf '%s\n' "$out" | awk 'NR > 1 { print $1 }' | grep -qx "$det_pid"; then
+			pass "task ps: lists pid $det_pid"
+		else
+			fail "task ps: pid $det_pid not listed:"
+			show "$out"
+		fi
+		out=$(ctr_ task pause "$ID_DET" 2>&1)
+		st=$(status_of "$ID_DET")
+		[ "$st" = PAUSED ] && pass "task pause: PAUSED" || { fail "task pause: status '$st'"; show "$out"; }
+		out=$(ctr_ task resume "$ID_DET" 2>&1)
+		st=$(status_of "$ID_DET")
+		[ "$st" = RUNNING ] && pass "task resume: RUNNING" || { fail "task resume: status '$st'"; show "$out"; }
+	fi
+
 	out=$(ctr_ task kill -s SIGKILL "$ID_DET" 2>&1)
 	rc=$?
 	[ "$rc" = 0 ] && pass "task kill -s SIGKILL" || { fail "task kill: exit $rc"; show "$out"; }

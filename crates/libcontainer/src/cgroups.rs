@@ -614,6 +614,34 @@ fn freeze_v1(d: &Path, frozen: bool) {
     }
 }
 
+/// Freezes (`pause`) or thaws (`resume`) the container's cgroup and waits
+/// until the kernel reports it: the v1 freezer, v2's `cgroup.freeze` (with
+/// `cgroup.events`), or the systemd driver's manager.
+pub fn set_frozen(c: &Owned, frozen: bool) -> Result<()> {
+    let dirs: Vec<&PathBuf> = c.dirs.iter().filter(|d| below_root(d) && (d.join("freezer.state").exists() || d.join("cgroup.freeze").exists())).collect();
+    if dirs.is_empty() {
+        let mgr = manager(c.path, c.systemd, c.id)?;
+        use libcgroups::common::CgroupManager;
+        let state = if frozen { libcgroups::common::FreezerState::Frozen } else { libcgroups::common::FreezerState::Thawed };
+        return mgr.freeze(state).map_err(|e| Error::Cgroup(format!("freeze {}: {e}", c.path.display())));
+    }
+    for d in dirs {
+        if d.join("freezer.state").exists() {
+            freeze_v1(d, frozen);
+            continue;
+        }
+        std::fs::write(d.join("cgroup.freeze"), if frozen { "1" } else { "0" }).map_err(|e| Error::Cgroup(format!("write {}: {}", d.join("cgroup.freeze").display(), crate::error::strerror(&e))))?;
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        for _ in 0..500 {
+            if std::fs::read_to_string(d.join("cgroup.events")).is_ok_and(|e| e.lines().any(|l| l == want)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    Ok(())
+}
+
 /// Thaws the container's cgroup (before `delete --force` of a paused one).
 pub fn thaw(dirs: &[PathBuf]) {
     for d in dirs.iter().filter(|d| below_root(d)) {

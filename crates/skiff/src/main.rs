@@ -108,6 +108,20 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Suspend every process of a container (the cgroup freezer)
+    Pause { id: String },
+    /// Resume a paused container
+    Resume { id: String },
+    /// List the processes running in a container
+    Ps {
+        /// table (the host's `ps` output for the container's processes) or json (their pids)
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        id: String,
+        /// Options for `ps` (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// List containers
     List {
         #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
@@ -241,6 +255,20 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             let code = container::run(&store, &opts, *keep).map_err(|e| e.to_string())?;
             Ok(code.clamp(0, 255) as u8)
         }
+        Command::Pause { id } => container::pause(&store, id).map(|_| 0).map_err(|e| e.to_string()),
+        Command::Resume { id } => container::resume(&store, id).map(|_| 0).map_err(|e| e.to_string()),
+        Command::Ps { format, id, ps_args } => {
+            let pids = container::pids(&store, id).map_err(|e| e.to_string())?;
+            if format == "json" {
+                if !ps_args.is_empty() {
+                    return Err("ps options cannot be used with --format json".into());
+                }
+                println!("{}", serde_json::to_string(&pids).expect("json"));
+                return Ok(0);
+            }
+            print!("{}", ps_table(&pids, ps_args)?);
+            Ok(0)
+        }
         Command::List { format, quiet } => {
             let list = container::list(&store).map_err(|e| e.to_string())?;
             if *quiet {
@@ -308,6 +336,28 @@ fn print_table(list: &[(libcontainer::state::State, libcontainer::state::Status)
     for r in &rows {
         line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
     }
+}
+
+/// The host's `ps` (with the caller's options, default `-ef`), its header
+/// and the lines of the container's processes, found by the PID column.
+fn ps_table(pids: &[i32], args: &[String]) -> Result<String, String> {
+    let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
+    let out = std::process::Command::new("ps").args(&args).output().map_err(|e| format!("exec ps: {}", libcontainer::error::strerror(&e)))?;
+    if !out.status.success() {
+        return Err(format!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| "couldn't find PID field in ps output".to_string())?;
+    let mut table = format!("{header}\n");
+    for l in lines {
+        if l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+            table.push_str(l);
+            table.push('\n');
+        }
+    }
+    Ok(table)
 }
 
 /// A signal by number, by name, or by name without the SIG prefix.

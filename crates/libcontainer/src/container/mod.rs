@@ -1,5 +1,5 @@
 //! The container lifecycle, top to bottom: create, start, run, kill,
-//! delete, state, list.
+//! pause/resume, delete, state, list, ps.
 //!
 //! `create` is the only step with a child process: the runtime prepares
 //! everything it can (config validation, namespace plan, compiled seccomp
@@ -17,7 +17,8 @@
 //!   on `exec.fifo`;
 //! - `start.rs`: [`start`](start()), the release through `exec.fifo` and the
 //!   init's late errors;
-//! - `query.rs`: [`state`](state()), [`list`];
+//! - `query.rs`: [`state`](state()), [`list`], [`pids`] (`ps`);
+//! - `pause.rs`: [`pause`], [`resume`] (the cgroup freezer);
 //! - `signal.rs`: [`kill`];
 //! - `delete.rs`: [`delete`](delete());
 //! - `run.rs`: [`run`](run()), create and start with the foreground wait,
@@ -29,6 +30,7 @@
 
 mod create;
 mod delete;
+mod pause;
 mod query;
 mod run;
 mod signal;
@@ -43,7 +45,8 @@ use nix::unistd::Pid;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
-pub use query::{list, state};
+pub use pause::{pause, resume};
+pub use query::{list, pids, state};
 pub use run::{exit_code, run};
 pub use signal::kill;
 pub use start::start;

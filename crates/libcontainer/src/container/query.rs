@@ -1,4 +1,5 @@
-//! `state` and `list`: what the store says, with each container's status.
+//! `state`, `list` and `ps`: what the store says, with each container's
+//! status, and the processes in its cgroup.
 
 use crate::error::Result;
 use crate::state::{self, State, Status, Store};
@@ -22,4 +23,14 @@ pub fn list(store: &Store) -> Result<Vec<(State, Status)>> {
         }
     }
     Ok(out)
+}
+
+/// `ps`: the host pids of every process in the container's cgroup.
+pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
+    let dir = store.peek(id)?;
+    let st = dir.load()?;
+    let mut pids: Vec<i32> = st.cgroup().pids()?.into_iter().map(|p| p.as_raw()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    Ok(pids)
 }
