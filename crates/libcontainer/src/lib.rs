@@ -19,7 +19,8 @@
 //! - [`lsm`]: AppArmor profile, SELinux labels;
 //! - [`procfs`]: every access under `/proc` through a verified handle;
 //! - [`sys`]: raw system calls the `nix` crate does not wrap;
-//! - [`spec`]: the default `config.json` written by `skiff spec`.
+//! - [`spec`]: the default `config.json` written by `skiff spec`;
+//! - [`features`]: the runtime-spec features document of `skiff features`.
 
 pub mod capabilities;
 pub mod cgroups;
@@ -29,6 +30,7 @@ pub mod container;
 pub mod devices;
 pub mod error;
 pub mod exec_guard;
+pub mod features;
 pub mod hooks;
 pub mod init;
 pub mod lsm;

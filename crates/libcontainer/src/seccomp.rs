@@ -581,6 +581,18 @@ fn to_scmp_action(
     })
 }
 
+/// The OCI architectures the linked libseccomp can filter, for `features`.
+pub fn supported_archs() -> Vec<Arch> {
+    use Arch::*;
+    let all = [
+        ScmpArchX86, ScmpArchX86_64, ScmpArchX32, ScmpArchArm, ScmpArchAarch64, ScmpArchMips, ScmpArchMips64, ScmpArchMips64n32,
+        ScmpArchMipsel, ScmpArchMipsel64, ScmpArchMipsel64n32, ScmpArchPpc, ScmpArchPpc64, ScmpArchPpc64le, ScmpArchS390,
+        ScmpArchS390x, ScmpArchParisc, ScmpArchParisc64, ScmpArchRiscv64, ScmpArchLoongarch64, ScmpArchM68k, ScmpArchSh, ScmpArchSheb,
+    ];
+    let Ok(mut ctx) = ScmpFilterContext::new(ScmpAction::Allow) else { return Vec::new() };
+    all.into_iter().filter(|a| ctx.add_arch(to_scmp_arch(*a)).is_ok()).collect()
+}
+
 fn to_scmp_arch(arch: Arch) -> ScmpArch {
     match arch {
         Arch::ScmpArchNative => ScmpArch::Native,

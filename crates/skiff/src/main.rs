@@ -108,6 +108,8 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Print the runtime-spec features this build and host support (JSON)
+    Features,
     /// Suspend every process of a container (the cgroup freezer)
     Pause { id: String },
     /// Resume a paused container
@@ -254,6 +256,10 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             let opts = options(cli, create, !*detach, cache.as_deref());
             let code = container::run(&store, &opts, *keep).map_err(|e| e.to_string())?;
             Ok(code.clamp(0, 255) as u8)
+        }
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&libcontainer::features::features()).expect("json"));
+            Ok(0)
         }
         Command::Pause { id } => container::pause(&store, id).map(|_| 0).map_err(|e| e.to_string()),
         Command::Resume { id } => container::resume(&store, id).map(|_| 0).map_err(|e| e.to_string()),
