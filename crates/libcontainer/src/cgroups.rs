@@ -67,7 +67,9 @@ pub fn resolve_path(configured: Option<&Path>, id: &str, systemd: bool) -> Resul
 }
 
 pub fn is_v2() -> bool {
-    matches!(nix::sys::statfs::statfs(ROOT), Ok(s) if s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    // Asked many times per command; the host's layout does not change meanwhile.
+    static V2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V2.get_or_init(|| matches!(nix::sys::statfs::statfs(ROOT), Ok(s) if s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC))
 }
 
 fn rel(path: &Path) -> &Path {

@@ -28,7 +28,8 @@ pub fn apparmor_enabled() -> bool {
 
 /// SELinux as go-selinux sees it: selinuxfs mounted.
 pub fn selinux_enabled() -> bool {
-    Path::new("/sys/fs/selinux/enforce").exists()
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| Path::new("/sys/fs/selinux/enforce").exists())
 }
 
 impl LsmPlan {

@@ -103,6 +103,24 @@ pub fn pidfd_wait_exit(pidfd: BorrowedFd, timeout_ms: i32) -> io::Result<bool> {
     }
 }
 
+/// Like [`pidfd_wait_exit`] with a timeout in microseconds (ppoll).
+pub fn pidfd_wait_exit_us(pidfd: BorrowedFd, timeout_us: i64) -> io::Result<bool> {
+    let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let ts = libc::timespec { tv_sec: timeout_us / 1_000_000, tv_nsec: (timeout_us % 1_000_000) * 1000 };
+    loop {
+        // SAFETY: one valid pollfd, a valid timespec, no signal mask.
+        let r = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(r > 0);
+    }
+}
+
 /// mount_setattr(2) on `dirfd`+`path` with the given attribute changes.
 pub fn mount_setattr(dirfd: RawFd, path: &std::ffi::CStr, flags: u32, set: u64, clr: u64, propagation: u64, userns_fd: u64) -> io::Result<()> {
     // SAFETY: mount_attr is plain data.

@@ -68,11 +68,13 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State) -> Result<()> {
 /// moment before it renames the process, so a process still named like the
 /// init is watched briefly: it either takes its new name or is seen dead.
 fn init_died_before_exec(pidfd: std::os::fd::BorrowedFd, pid: i32) -> bool {
-    for _ in 0..40 {
+    // Checked every 50 µs (an exec renames the process within microseconds
+    // of closing the fifo), for 200 ms at most.
+    for _ in 0..4000 {
         if sys::proc_comm(pid).as_deref() != Some(crate::init::INIT_NAME) {
             return false;
         }
-        if sys::pidfd_wait_exit(pidfd, 5).unwrap_or(false) {
+        if sys::pidfd_wait_exit_us(pidfd, 50).unwrap_or(false) {
             return sys::proc_comm(pid).as_deref() == Some(crate::init::INIT_NAME);
         }
     }
