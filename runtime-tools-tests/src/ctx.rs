@@ -469,6 +469,18 @@ pub fn remove_cgroups(prefix: &str) {
     }
 }
 
+/// The host's /dev/null has been found owned by a user namespace's root
+/// after test runs, cause unknown: name the case, and put it back.
+pub fn check_dev_null(case: &str) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = fs::metadata("/dev/null") {
+        if m.uid() != 0 || m.gid() != 0 {
+            println!("# WARNING: the host's /dev/null is owned by {}:{} after case {case}: restored to 0:0", m.uid(), m.gid());
+            let _ = std::os::unix::fs::chown("/dev/null", Some(0), Some(0));
+        }
+    }
+}
+
 pub fn cleanup_case(runtime: &Path, dir: &Path, cgprefix: &str) {
     let root = dir.join("root");
     for id in fs::read_to_string(dir.join("ids")).unwrap_or_default().lines() {

@@ -293,6 +293,7 @@ fn run_all(o: &Opts, selected: &[&cases::Case]) -> i32 {
             reason = format!("timed out after {}s", o.timeout);
         }
         ctx::cleanup_case(&runtime, &dir, &cgprefix);
+        ctx::check_dev_null(c.name);
         let _ = fs::remove_file(&log);
         let secs = started.elapsed().as_secs_f32();
         match res {

@@ -817,8 +817,21 @@ impl TestEnv {
     }
 }
 
+/// The host's /dev/null has twice been found owned by 100000:100000 (a user
+/// namespace's root) after test runs, cause unknown: say which test was
+/// running when it changed (and when), and put it back.
+fn check_dev_null(test: &str, when: &str) {
+    if let Ok(m) = fs::metadata("/dev/null") {
+        if m.uid() != 0 || m.gid() != 0 {
+            skip_message(&format!("WARNING: the host's /dev/null is owned by {}:{} at the end of test {test} ({when}): restored to 0:0\n", m.uid(), m.gid()));
+            let _ = std::os::unix::fs::chown("/dev/null", Some(0), Some(0));
+        }
+    }
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        check_dev_null(&self.name, "before its cleanup");
         let ids = self.ids.borrow().clone();
         // Learn the init pids first, so that an init that is our own child
         // (and now a zombie) gets reaped.
@@ -883,6 +896,7 @@ impl Drop for TestEnv {
                 }
             }
         }
+        check_dev_null(&self.name, "after its cleanup");
     }
 }
 
