@@ -88,28 +88,18 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd, sig: i32) -> io::Result<()> {
 /// Waits until the process behind `pidfd` has exited (not necessarily been
 /// reaped), or until `timeout_ms` passes (-1: forever). Returns true if it exited.
 pub fn pidfd_wait_exit(pidfd: BorrowedFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    loop {
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        return Ok(r > 0);
-    }
+    pidfd_wait_exit_us(pidfd, if timeout_ms < 0 { -1 } else { i64::from(timeout_ms) * 1000 })
 }
 
-/// Like [`pidfd_wait_exit`] with a timeout in microseconds (ppoll).
+/// [`pidfd_wait_exit`] with a timeout in microseconds (-1: forever).
 pub fn pidfd_wait_exit_us(pidfd: BorrowedFd, timeout_us: i64) -> io::Result<bool> {
     let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     let ts = libc::timespec { tv_sec: timeout_us / 1_000_000, tv_nsec: (timeout_us % 1_000_000) * 1000 };
+    let tsp: *const libc::timespec = if timeout_us < 0 { std::ptr::null() } else { &ts };
     loop {
-        // SAFETY: one valid pollfd, a valid timespec, no signal mask.
-        let r = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        // SAFETY: one valid pollfd, a valid timespec or null (no timeout),
+        // no signal mask.
+        let r = unsafe { libc::ppoll(&mut pfd, 1, tsp, std::ptr::null()) };
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
