@@ -56,12 +56,11 @@ impl LsmPlan {
             // The module's own file where the kernel has it (5.8+), else the
             // shared one.
             let data = format!("exec {profile}");
-            proc.write_self("attr/apparmor/exec", &data)
-                .or_else(|_| proc.write_self("attr/exec", &data))
-                .map_err(|e| Error::Init(format!("unable to apply apparmor profile {profile:?}: {e}")))?;
+            let field = format!("unable to apply apparmor profile {profile:?}");
+            proc.write_self("attr/apparmor/exec", &data, &field).or_else(|_| proc.write_self("attr/exec", &data, &field))?;
         }
         if let Some(label) = &self.selinux {
-            proc.write_self("attr/exec", label).map_err(|e| Error::Init(format!("process.selinuxLabel: set exec label {label:?}: {e}")))?;
+            proc.write_self("attr/exec", label, &format!("process.selinuxLabel: set exec label {label:?}"))?;
         }
         Ok(())
     }

@@ -276,10 +276,7 @@ fn rlimit_name(res: libc::__rlimit_resource_t) -> &'static str {
 /// dumpable, so inside a user namespace its own /proc files are not its.
 pub fn set_oom_score_adj(pid: nix::unistd::Pid, adj: Option<i32>) -> Result<()> {
     if let Some(adj) = adj {
-        crate::procfs::Proc::runtime()?.write_pid(pid.as_raw(), "oom_score_adj", &adj.to_string()).map_err(|e| match e {
-            Error::Io { source, .. } => Error::io("process.oomScoreAdj: write oom_score_adj", source),
-            e => e,
-        })?;
+        crate::procfs::Proc::runtime()?.write_pid(pid.as_raw(), "oom_score_adj", &adj.to_string(), "process.oomScoreAdj")?;
     }
     Ok(())
 }

@@ -39,21 +39,17 @@ impl Proc {
 
     /// Writes `data` to `/proc/sys/<key with dots as slashes>`.
     pub fn write_sysctl(&self, key: &str, data: &str) -> Result<()> {
-        let sub = format!("sys/{}", key.replace('.', "/"));
-        self.write(ProcfsBase::ProcRoot, &sub, data).map_err(|e| match e {
-            Error::Io { source, .. } => Error::io(format!("linux.sysctl: write /proc/{sub}"), source),
-            e => e,
-        })
+        self.write(ProcfsBase::ProcRoot, &format!("sys/{}", key.replace('.', "/")), data, "linux.sysctl")
     }
 
-    /// Writes `data` to `/proc/<pid>/<file>`.
-    pub fn write_pid(&self, pid: i32, file: &str, data: &str) -> Result<()> {
-        self.write(ProcfsBase::ProcPid(pid as u32), file, data)
+    /// Writes `data` to `/proc/<pid>/<file>`; an error names `field`.
+    pub fn write_pid(&self, pid: i32, file: &str, data: &str, field: &str) -> Result<()> {
+        self.write(ProcfsBase::ProcPid(pid as u32), file, data, field)
     }
 
-    /// Writes `data` to `/proc/self/<file>`.
-    pub fn write_self(&self, file: &str, data: &str) -> Result<()> {
-        self.write(ProcfsBase::ProcSelf, file, data)
+    /// Writes `data` to `/proc/self/<file>`; an error names `field`.
+    pub fn write_self(&self, file: &str, data: &str, field: &str) -> Result<()> {
+        self.write(ProcfsBase::ProcSelf, file, data, field)
     }
 
     /// Reads `/proc/self/<file>`.
@@ -64,13 +60,15 @@ impl Proc {
         Ok(s)
     }
 
-    fn write(&self, base: ProcfsBase, sub: &str, data: &str) -> Result<()> {
-        let shown = match base {
-            ProcfsBase::ProcPid(p) => format!("/proc/{p}/{sub}"),
-            ProcfsBase::ProcSelf => format!("/proc/self/{sub}"),
-            _ => format!("/proc/{sub}"),
+    /// Opens through the verified handle and writes; an error reads
+    /// "<field>: write /proc/...: <reason>".
+    fn write(&self, base: ProcfsBase, sub: &str, data: &str, field: &str) -> Result<()> {
+        let what = match base {
+            ProcfsBase::ProcPid(p) => format!("{field}: write /proc/{p}/{sub}"),
+            ProcfsBase::ProcSelf => format!("{field}: write /proc/self/{sub}"),
+            _ => format!("{field}: write /proc/{sub}"),
         };
-        let mut f = self.0.open(base, Path::new(sub), OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC).map_err(|e| err(&format!("open {shown}"), e))?;
-        f.write_all(data.as_bytes()).map_err(|e| Error::io(format!("write {shown}"), e))
+        let mut f = self.0.open(base, Path::new(sub), OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC).map_err(|e| err(&what, e))?;
+        f.write_all(data.as_bytes()).map_err(|e| Error::io(what, e))
     }
 }

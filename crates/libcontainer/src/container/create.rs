@@ -473,13 +473,8 @@ fn write_id_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
     let uid = crate::namespaces::id_map_text(linux.uid_mappings());
     let gid = crate::namespaces::id_map_text(linux.gid_mappings());
     let proc = crate::procfs::Proc::runtime()?;
-    let field = |f: &'static str| move |e: Error| match e {
-        Error::Io { source, .. } => Error::io(format!("{f}: write /proc/{pid}/{}", if f.starts_with("linux.g") { "gid_map" } else { "uid_map" }), source),
-        e => e,
-    };
-    proc.write_pid(pid.as_raw(), "gid_map", &gid).map_err(field("linux.gidMappings"))?;
-    proc.write_pid(pid.as_raw(), "uid_map", &uid).map_err(field("linux.uidMappings"))?;
-    Ok(())
+    proc.write_pid(pid.as_raw(), "gid_map", &gid, "linux.gidMappings")?;
+    proc.write_pid(pid.as_raw(), "uid_map", &uid, "linux.uidMappings")
 }
 
 /// The ContainerProcessState sent with a seccomp notify fd.
