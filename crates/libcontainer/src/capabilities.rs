@@ -69,17 +69,17 @@ impl CapPlan {
         caps::set(None, CapSet::Effective, &held).map_err(|e| Error::Init(format!("set effective capabilities: {e}")))
     }
 
-    /// Sets inheritable, effective, permitted and ambient (after the user change).
+    /// Sets inheritable, effective, permitted and ambient, after the user
+    /// change and [`CapPlan::raise_effective`].
     pub fn apply(&self) -> Result<()> {
         let set = |s: CapSet, v: &CapsHashSet, name: &str| caps::set(None, s, v).map_err(|e| Error::Init(format!("set {name} capabilities: {e}")));
         if !self.effective.is_subset(&self.permitted) {
             return Err(Error::Init("process.capabilities: effective capabilities must also be permitted".into()));
         }
-        // Widen effective within the permitted set we still hold (setuid may
-        // have cleared it), set inheritable, then narrow effective before
-        // permitted: the kernel keeps effective a subset of permitted.
-        let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
-        set(CapSet::Effective, &held, "effective")?;
+        // Effective is still the full permitted set ([`CapPlan::raise_effective`]
+        // ran after the user change): set inheritable, then narrow effective
+        // before permitted, since the kernel keeps effective a subset of
+        // permitted.
         set(CapSet::Inheritable, &self.inheritable, "inheritable")?;
         set(CapSet::Effective, &self.effective, "effective")?;
         set(CapSet::Permitted, &self.permitted, "permitted")?;
