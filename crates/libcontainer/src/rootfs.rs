@@ -301,18 +301,33 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
     Ok(())
 }
 
-/// The mounts at or below `dir` in our mount namespace: (mount id, mount
-/// point), from /proc/self/mountinfo (mount points unescaped).
-pub fn mounts_under(dir: &Path) -> Vec<(u64, PathBuf)> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
+/// One line of /proc/self/mountinfo.
+struct MountEntry {
+    id: u64,
+    /// Unescaped.
+    mount_point: PathBuf,
+    fstype: String,
+}
+
+/// Our mount namespace's mounts, from /proc/self/mountinfo.
+fn mount_table() -> std::io::Result<Vec<MountEntry>> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(info
+        .lines()
         .filter_map(|l| {
-            let mut f = l.split(' ');
+            let (pre, post) = l.split_once(" - ")?;
+            let mut f = pre.split(' ');
             let id = f.next()?.parse().ok()?;
-            let mp = PathBuf::from(unescape_mountinfo(f.nth(3)?));
-            mp.starts_with(dir).then_some((id, mp))
+            let mount_point = PathBuf::from(unescape_mountinfo(f.nth(3)?));
+            Some(MountEntry { id, mount_point, fstype: post.split(' ').next()?.to_string() })
         })
-        .collect()
+        .collect())
+}
+
+/// The mounts at or below `dir` in our mount namespace: (mount id, mount
+/// point).
+pub fn mounts_under(dir: &Path) -> Vec<(u64, PathBuf)> {
+    mount_table().unwrap_or_default().into_iter().filter(|m| m.mount_point.starts_with(dir)).map(|m| (m.id, m.mount_point)).collect()
 }
 
 fn unescape_mountinfo(s: &str) -> String {
@@ -331,37 +346,40 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Detaches `mounts`, deepest first (so that a parent is not detached
+/// under its children), calling `refused` for each the kernel refuses,
+/// before going on to the next.
+fn detach_deepest_first(mut mounts: Vec<PathBuf>, mut refused: impl FnMut(&Path, nix::errno::Errno) -> Result<()>) -> Result<()> {
+    mounts.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for mp in mounts {
+        if let Err(e) = umount2(&mp, MntFlags::MNT_DETACH) {
+            refused(&mp, e)?;
+        }
+    }
+    Ok(())
+}
+
 /// For a container that shared the host's mount namespace: detaches every
-/// mount below its rootfs that was not there before `create` (`before`),
-/// deepest first.
+/// mount below its rootfs that was not there before `create` (`before`).
 pub fn unmount_new(rootfs: &Path, before: &[u64]) {
     for _ in 0..4 {
-        let mut new: Vec<PathBuf> = mounts_under(rootfs).into_iter().filter(|(id, _)| !before.contains(id)).map(|(_, mp)| mp).collect();
+        let new: Vec<PathBuf> = mounts_under(rootfs).into_iter().filter(|(id, _)| !before.contains(id)).map(|(_, mp)| mp).collect();
         if new.is_empty() {
             return;
         }
-        new.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
-        for mp in new {
-            if let Err(e) = umount2(&mp, MntFlags::MNT_DETACH) {
-                tracing::warn!("unmount {}: {e}", mp.display());
-            }
-        }
+        let _ = detach_deepest_first(new, |mp, e| {
+            tracing::warn!("unmount {}: {e}", mp.display());
+            Ok(())
+        });
     }
 }
 
 /// Makes the mount holding `path`'s parent private, as pivot_root requires.
 fn make_parent_private(rootfs: &Path) -> Result<()> {
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo".into())?;
-    let mut best: Option<&str> = None;
-    for line in info.lines() {
-        let Some(mp) = line.split(' ').nth(4) else { continue };
-        if parent.starts_with(mp) && best.is_none_or(|b| mp.len() > b.len()) {
-            best = Some(mp);
-        }
-    }
-    let target = best.unwrap_or("/");
-    mount(None::<&str>, target, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx(|| format!("make {target} private"))
+    let table = mount_table().ctx(|| "read /proc/self/mountinfo".into())?;
+    let target = table.iter().map(|m| m.mount_point.as_path()).filter(|mp| parent.starts_with(mp)).max_by_key(|mp| mp.as_os_str().len()).unwrap_or(Path::new("/"));
+    mount(None::<&str>, target, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx(|| format!("make {} private", target.display()))
 }
 
 /// One entry of `mounts`; `tree` is a detached copy of a bind mount's source
@@ -591,25 +609,9 @@ pub fn pivot(rootfs: &Path, no_pivot: bool, new_mountns: bool) -> Result<()> {
 /// unmasked procfs (the kernel allows that when a full one is visible).
 /// Detach them, or cover them with an empty tmpfs where that is refused.
 fn mask_host_proc_sys(rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo".into())?;
-    let mut targets: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            let sep = f.iter().position(|x| *x == "-")?;
-            let fstype = *f.get(sep + 1)?;
-            let mp = PathBuf::from(unescape_mountinfo(f.get(4)?));
-            (matches!(fstype, "proc" | "sysfs") && !mp.starts_with(rootfs)).then_some(mp)
-        })
-        .collect();
-    // Deepest first, so that a parent is not detached under its children.
-    targets.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
-    for mp in targets {
-        if umount2(&mp, MntFlags::MNT_DETACH).is_err() {
-            mount(Some("tmpfs"), &mp, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k")).ctx(|| format!("--no-pivot: mask the host's {}", mp.display()))?;
-        }
-    }
-    Ok(())
+    let table = mount_table().ctx(|| "read /proc/self/mountinfo".into())?;
+    let host = table.into_iter().filter(|m| matches!(m.fstype.as_str(), "proc" | "sysfs") && !m.mount_point.starts_with(rootfs)).map(|m| m.mount_point).collect();
+    detach_deepest_first(host, |mp, _| mount(Some("tmpfs"), mp, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k")).ctx(|| format!("--no-pivot: mask the host's {}", mp.display())))
 }
 
 /// After pivot_root: masked paths, read-only paths, a read-only root.
