@@ -64,6 +64,12 @@ fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, d
         Some(d) => d.join(h.path()),
         None => Path::new(".").join(h.path()),
     };
+    // Checked before the hook runs: a refused hook is not left running.
+    let timeout_ms = match h.timeout() {
+        Some(t) if t > 0 => (t * 1000).min(i32::MAX as i64) as i32,
+        Some(_) => return Err("timeout must be greater than zero".into()),
+        None => -1,
+    };
     let mut cmd = Command::new(&path);
     if let Some(d) = dir {
         cmd.current_dir(d);
@@ -72,16 +78,14 @@ fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, d
         cmd.arg0(a0);
     }
     cmd.args(args.iter().skip(1));
-    let pairs = |kvs: Vec<&str>| kvs.into_iter().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-    match (h.env(), default_env) {
-        (Some(env), _) => {
-            cmd.env_clear().envs(pairs(env.iter().map(String::as_str).collect()));
-        }
-        (None, Some(env)) => {
-            cmd.env_clear().envs(pairs(env.iter().filter_map(|c| c.to_str().ok()).collect()));
-        }
+    let env: Option<Vec<&str>> = match (h.env(), default_env) {
+        (Some(env), _) => Some(env.iter().map(String::as_str).collect()),
+        (None, Some(env)) => Some(env.iter().filter_map(|c| c.to_str().ok()).collect()),
         // No env: the runtime's own environment, as Go's exec gives runc's hooks.
-        (None, None) => {}
+        (None, None) => None,
+    };
+    if let Some(env) = env {
+        cmd.env_clear().envs(env.into_iter().filter_map(|kv| kv.split_once('=')));
     }
     // Output goes to a memory file: no pipe to drain while we wait, and
     // it is shown if the hook fails.
@@ -104,11 +108,6 @@ fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, d
         // A hook that does not read its stdin must not fail the hook.
         let _ = stdin.write_all(state_json);
     }
-    let timeout_ms = match h.timeout() {
-        Some(t) if t > 0 => (t * 1000).min(i32::MAX as i64) as i32,
-        Some(_) => return Err("timeout must be greater than zero".into()),
-        None => -1,
-    };
     let exited = wait_exit(&mut child, timeout_ms)?;
     if !exited {
         let _ = child.kill();
