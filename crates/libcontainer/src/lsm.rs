@@ -66,17 +66,25 @@ impl LsmPlan {
     }
 }
 
-/// The mount data with `linux.mountLabel` as its SELinux context, for the
-/// mount types runc labels (not proc, sysfs, mqueue, cgroups, binds), on a
-/// host with SELinux; without it the label is left out, as current
-/// go-selinux (runc 1.2+) and crun do (runc 1.1 passed it and the kernel
-/// refused the mount).
-pub fn label_mount_data(typ: &str, data: Option<&str>, label: Option<&str>) -> Option<String> {
-    label_mount_data_if(selinux_enabled(), typ, data, label)
+/// `linux.mountLabel` as the mounts get it: on a host with SELinux; without
+/// it the label is left out with a warning, as current go-selinux (runc
+/// 1.2+) and crun do (runc 1.1 passed it and the kernel refused the mount).
+pub fn mount_label(label: Option<&str>) -> Option<String> {
+    mount_label_if(selinux_enabled(), label)
 }
 
-fn label_mount_data_if(selinux: bool, typ: &str, data: Option<&str>, label: Option<&str>) -> Option<String> {
-    let label = label.filter(|l| selinux && !l.is_empty());
+fn mount_label_if(selinux: bool, label: Option<&str>) -> Option<String> {
+    let label = label.filter(|l| !l.is_empty())?;
+    if !selinux {
+        tracing::warn!("linux.mountLabel {label:?} left out: selinux is disabled or not supported");
+        return None;
+    }
+    Some(label.to_string())
+}
+
+/// The mount data with the mount label as its SELinux context, for the
+/// mount types runc labels (not proc, sysfs, mqueue, cgroups, binds).
+pub fn label_mount_data(typ: &str, data: Option<&str>, label: Option<&str>) -> Option<String> {
     match label {
         Some(l) if !matches!(typ, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2" | "bind") => {
             let ctx = format!("context=\"{l}\"");
@@ -94,11 +102,13 @@ mod tests {
     #[test]
     fn mount_label_goes_where_runc_puts_it() {
         let l = Some("system_u:object_r:container_file_t:s0");
-        let f = super::label_mount_data_if;
-        assert_eq!(f(true, "tmpfs", Some("mode=755"), l).as_deref(), Some("mode=755,context=\"system_u:object_r:container_file_t:s0\""));
-        assert_eq!(f(true, "devpts", None, l).as_deref(), Some("context=\"system_u:object_r:container_file_t:s0\""));
-        assert_eq!(f(true, "proc", Some("x"), l).as_deref(), Some("x"));
-        assert_eq!(f(true, "tmpfs", Some("mode=755"), None).as_deref(), Some("mode=755"));
-        assert_eq!(f(false, "tmpfs", Some("mode=755"), l).as_deref(), Some("mode=755"));
+        let f = super::label_mount_data;
+        assert_eq!(f("tmpfs", Some("mode=755"), l).as_deref(), Some("mode=755,context=\"system_u:object_r:container_file_t:s0\""));
+        assert_eq!(f("devpts", None, l).as_deref(), Some("context=\"system_u:object_r:container_file_t:s0\""));
+        assert_eq!(f("proc", Some("x"), l).as_deref(), Some("x"));
+        assert_eq!(f("tmpfs", Some("mode=755"), None).as_deref(), Some("mode=755"));
+        assert_eq!(super::mount_label_if(false, l), None);
+        assert_eq!(super::mount_label_if(true, l).as_deref(), l);
+        assert_eq!(super::mount_label_if(true, Some("")), None);
     }
 }

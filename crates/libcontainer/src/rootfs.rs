@@ -36,7 +36,8 @@ pub struct RootfsPlan {
     /// `mount` entry in linux.namespaces): the mounts land on the host, the
     /// root is entered with chroot, and `delete` removes them.
     pub new_mountns: bool,
-    /// linux.mountLabel: the SELinux context of the mounts runc labels.
+    /// linux.mountLabel where the host has SELinux ([`crate::lsm::mount_label`]):
+    /// the context of the mounts runc labels.
     pub mount_label: Option<String>,
     /// For `cgroup` mounts: (hierarchy name, container's host dir).
     pub cgroup_dirs: Vec<(String, PathBuf)>,

@@ -247,7 +247,7 @@ fn rootfs_plan(cfg: &Config, opts: &CreateOptions, ns: &crate::namespaces::Plan,
         in_userns,
         new_cgroupns,
         new_mountns,
-        mount_label: linux.mount_label().clone().filter(|l| !l.is_empty()),
+        mount_label: crate::lsm::mount_label(linux.mount_label().as_deref()),
         // As runc: the hybrid host's unified hierarchy is joined, not mounted.
         cgroup_dirs: cgroup_dirs.iter().filter(|(n, _)| n != "unified").cloned().collect(),
         idmap_trees: crate::rootfs::idmapped_trees(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?,
