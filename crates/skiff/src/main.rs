@@ -3,136 +3,17 @@
 //! This binary only parses arguments, sets up logging and calls
 //! `libcontainer`; every behaviour lives in the library.
 
+mod cli;
 mod logging;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
+use cli::{Cli, Command, CreateArgs};
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
-
-#[derive(Parser)]
-#[command(name = "skiff", about = "an OCI container runtime with runc's command line", disable_version_flag = true)]
-struct Cli {
-    /// Root directory for container state (default /run/skiff, or $XDG_RUNTIME_DIR/skiff when rootless)
-    #[arg(long, value_name = "DIR")]
-    root: Option<PathBuf>,
-    /// Write logs to FILE instead of stderr
-    #[arg(long, value_name = "FILE")]
-    log: Option<PathBuf>,
-    /// Log format: text or json
-    #[arg(long = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
-    /// Enable debug logging
-    #[arg(long)]
-    debug: bool,
-    /// Use the systemd cgroup driver (cgroupsPath is slice:prefix:name)
-    #[arg(long = "systemd-cgroup")]
-    systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = ["true", "false", "auto"])]
-    rootless: Option<String>,
-    /// Accepted for compatibility with runc's callers; checkpointing is not supported, so the path is never used
-    #[arg(long, value_name = "PATH", hide = true)]
-    criu: Option<String>,
-    /// Print the version
-    #[arg(short = 'v', long = "version")]
-    version: bool,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Args)]
-struct CreateArgs {
-    /// Path to the bundle directory
-    #[arg(short, long, value_name = "DIR", default_value = ".")]
-    bundle: PathBuf,
-    /// Unix socket that receives the pty master when process.terminal is true
-    #[arg(long = "console-socket", value_name = "PATH")]
-    console_socket: Option<PathBuf>,
-    /// File to write the container's host pid to
-    #[arg(long = "pid-file", value_name = "FILE")]
-    pid_file: Option<PathBuf>,
-    /// Move the root with MS_MOVE+chroot instead of pivot_root
-    #[arg(long = "no-pivot")]
-    no_pivot: bool,
-    /// Keep the caller's session keyring instead of creating one
-    #[arg(long = "no-new-keyring")]
-    no_new_keyring: bool,
-    /// Pass N extra file descriptors (3..3+N) to the container
-    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
-    preserve_fds: u32,
-    /// Container id
-    id: String,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Write a default config.json
-    Spec {
-        #[arg(short, long, value_name = "DIR", default_value = ".")]
-        bundle: PathBuf,
-        #[arg(long)]
-        rootless: bool,
-    },
-    /// Create a container (its process waits for `start`)
-    Create(CreateArgs),
-    /// Start a created container
-    Start { id: String },
-    /// Print a container's state as JSON
-    State { id: String },
-    /// Send a signal to a container's init (or all its processes)
-    Kill {
-        #[arg(short, long)]
-        all: bool,
-        id: String,
-        #[arg(default_value = "SIGTERM")]
-        signal: String,
-    },
-    /// Delete a container
-    Delete {
-        #[arg(short, long)]
-        force: bool,
-        id: String,
-    },
-    /// Create and start a container
-    Run {
-        #[command(flatten)]
-        create: CreateArgs,
-        /// Detach from the container's process
-        #[arg(short, long)]
-        detach: bool,
-        /// Keep the container's state after it exits
-        #[arg(long)]
-        keep: bool,
-    },
-    /// Print the runtime-spec features this build and host support (JSON)
-    Features,
-    /// Suspend every process of a container (the cgroup freezer)
-    Pause { id: String },
-    /// Resume a paused container
-    Resume { id: String },
-    /// List the processes running in a container
-    Ps {
-        /// table (the host's `ps` output for the container's processes) or json (their pids)
-        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-        format: String,
-        id: String,
-        /// Options for `ps` (default -ef)
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
-    /// List containers
-    List {
-        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-        format: String,
-        /// Print only the ids
-        #[arg(short, long)]
-        quiet: bool,
-    },
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,0 +1,128 @@
+//! The command line: runc's commands and flags, as clap definitions. Kept
+//! apart from `main` so that man pages and shell completions can be
+//! generated from the same definition.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "skiff", about = "an OCI container runtime with runc's command line", disable_version_flag = true)]
+pub struct Cli {
+    /// Root directory for container state (default /run/skiff, or $XDG_RUNTIME_DIR/skiff when rootless)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Write logs to FILE instead of stderr
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json
+    #[arg(long = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Enable debug logging
+    #[arg(long)]
+    pub debug: bool,
+    /// Use the systemd cgroup driver (cgroupsPath is slice:prefix:name)
+    #[arg(long = "systemd-cgroup")]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = ["true", "false", "auto"])]
+    pub rootless: Option<String>,
+    /// Accepted for compatibility with runc's callers; checkpointing is not supported, so the path is never used
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub criu: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Path to the bundle directory
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the container's host pid to
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Move the root with MS_MOVE+chroot instead of pivot_root
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of creating one
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra file descriptors (3..3+N) to the container
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write a default config.json
+    Spec {
+        #[arg(short, long, value_name = "DIR", default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Create a container (its process waits for `start`)
+    Create(CreateArgs),
+    /// Start a created container
+    Start { id: String },
+    /// Print a container's state as JSON
+    State { id: String },
+    /// Send a signal to a container's init (or all its processes)
+    Kill {
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a container
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Detach from the container's process
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Print the runtime-spec features this build and host support (JSON)
+    Features,
+    /// Suspend every process of a container (the cgroup freezer)
+    Pause { id: String },
+    /// Resume a paused container
+    Resume { id: String },
+    /// List the processes running in a container
+    Ps {
+        /// table (the host's `ps` output for the container's processes) or json (their pids)
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        id: String,
+        /// Options for `ps` (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// List containers
+    List {
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// Print only the ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
