@@ -680,14 +680,22 @@ fn rmdir_tree(d: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether the cgroup is frozen (`skiff pause`). Cheap: one file read.
+/// Whether the cgroup is frozen (`skiff pause`). Cheap: one file read, in
+/// the freezer hierarchy (v1) or the container's directory (v2).
 pub fn is_frozen(dirs: &[PathBuf], systemd: bool) -> bool {
     if systemd {
         return false;
     }
-    dirs.iter().any(|d| {
-        std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN") || (is_v2() && std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1"))
-    })
+    if is_v2() {
+        return dirs.iter().any(|d| std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1"));
+    }
+    dirs.iter().filter(|d| hierarchy_has(d, "freezer")).any(|d| std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN"))
+}
+
+/// Whether `dir` is in a v1 hierarchy (its directory under /sys/fs/cgroup,
+/// e.g. `cpu,cpuacct`) that has controller `ctrl` (or is named `ctrl`).
+pub fn hierarchy_has(dir: &Path, ctrl: &str) -> bool {
+    dir.strip_prefix(ROOT).ok().and_then(|r| r.components().next()).is_some_and(|c| c.as_os_str().to_string_lossy().split(',').any(|n| n == ctrl || n.strip_prefix("name=") == Some(ctrl)))
 }
 
 /// `linux.resources` with the device rules every container needs appended
