@@ -337,6 +337,41 @@ mod tests {
         assert!(parse(&["delete", "id", "--force"]).is_err());
     }
 
+    /// A subcommand normalise has never seen (shaped like runc's exec)
+    /// gets the same treatment: the walk reads the definition.
+    #[test]
+    fn new_subcommands_need_nothing_here() {
+        use clap::{Arg, ArgAction};
+        let exec = Command::new("exec")
+            .arg(Arg::new("process").long("process").short('p'))
+            .arg(Arg::new("tty").long("tty").short('t').action(ArgAction::SetTrue))
+            .arg(Arg::new("detach").long("detach").short('d').action(ArgAction::SetTrue))
+            .arg(Arg::new("env").long("env").short('e').action(ArgAction::Append))
+            .arg(Arg::new("cap").long("cap").short('c').action(ArgAction::Append))
+            .arg(Arg::new("preserve-fds").long("preserve-fds"))
+            .arg(Arg::new("id").required(true))
+            .arg(Arg::new("command").num_args(0..).trailing_var_arg(true).allow_hyphen_values(true));
+        let mut cmd = Cli::command().subcommand(exec);
+        cmd.build();
+        let norm = |args: &[&str]| -> Vec<String> {
+            let mut v = vec![OsString::from("skiff")];
+            v.extend(args.iter().map(OsString::from));
+            normalise(&cmd, v).into_iter().skip(1).map(|s| s.into_string().unwrap()).collect()
+        };
+        assert_eq!(
+            norm(&["-root", "/r", "exec", "-process=/p", "-detach", "-td", "-e", "A=1", "-cap", "CAP_KILL", "-preserve-fds", "2", "id", "sh", "-c", "ls -la"]),
+            ["--root", "/r", "exec", "--process=/p", "--detach", "-td", "-e", "A=1", "--cap", "CAP_KILL", "--preserve-fds", "2", "id", "--", "sh", "-c", "ls -la"]
+        );
+        // The trailing command reaches clap as it was given.
+        let mut argv = vec!["skiff".to_string()];
+        argv.extend(norm(&["exec", "-t", "id", "sh", "-c", "-detach"]));
+        let m = cmd.try_get_matches_from_mut(argv).expect("exec parses");
+        let (_, sub) = m.subcommand().expect("a subcommand");
+        let command: Vec<&String> = sub.get_many::<String>("command").expect("a command").collect();
+        assert_eq!(command, ["sh", "-c", "-detach"]);
+        assert!(sub.get_flag("tty") && !sub.get_flag("detach"));
+    }
+
     #[test]
     fn values_are_never_rewritten() {
         assert_eq!(norm(&["--log", "-debug", "-debug", "list"]), ["--log", "-debug", "--debug", "list"]);
