@@ -313,3 +313,18 @@ fn log_text_usage_error() {
     assert!(line.starts_with("time=\"") && line.contains("\" level=error msg=\"") && line.contains("start"), "not logrus' text shape: {line:?}");
     assert_eq!(text.lines().count(), 1, "{text}");
 }
+
+#[test]
+fn exec_single_dash_flags_and_the_trailing_command() {
+    require_root!();
+    let mut env = TestEnv::new("cli-exec-argv");
+    env.set_sh("sleep 34");
+    env.run(&["-d"]).ok();
+    let root = s(&env.root);
+    // Go's spellings before the id; after it, the command as given, with
+    // words that look like skiff's flags (-c is exec's --cap, -d --detach).
+    let out = bare(&env, &["-root", &root, "exec", "-env=A=from-env", "-cwd", "/tmp", &env.id, "sh", "-c", "echo $A; pwd; echo -d -c", "-t"]);
+    out.ok();
+    assert_eq!(out.stdout, "from-env\n/tmp\n-d -c\n", "{}", out.describe());
+    env.rt(&["delete", "--force", &env.id]).ok();
+}

@@ -107,6 +107,10 @@ enum Takes {
 }
 
 fn takes(arg: &Arg) -> Takes {
+    if arg.is_require_equals_set() {
+        // --no-new-privs[=BOOL]: a value only after `=`.
+        return Takes::Nothing;
+    }
     match arg.get_num_args() {
         Some(r) if r.min_values() > 0 => Takes::One,
         Some(r) if r.takes_values() => Takes::Maybe,
@@ -337,12 +341,34 @@ mod tests {
         assert!(parse(&["delete", "id", "--force"]).is_err());
     }
 
-    /// A subcommand normalise has never seen (shaped like runc's exec)
+    #[test]
+    fn exec_keeps_its_command() {
+        assert_eq!(
+            norm(&["exec", "-process=/p", "-no-new-privs", "-t", "-e", "A=1", "-cap", "CAP_KILL", "id", "sh", "-c", "ls -la"]),
+            ["exec", "--process=/p", "--no-new-privs", "-t", "-e", "A=1", "--cap", "CAP_KILL", "id", "--", "sh", "-c", "ls -la"]
+        );
+        assert_eq!(norm(&["exec", "--no-new-privs=false", "-detach", "id", "true"]), ["exec", "--no-new-privs=false", "--detach", "id", "--", "true"]);
+        let mut cmd = Cli::command();
+        cmd.build();
+        let argv = normalise(&cmd, ["skiff", "exec", "-no-new-privs", "-user", "1:1", "id", "sh", "-c", "-detach", "--"].iter().map(OsString::from).collect());
+        match Cli::from_arg_matches(&cmd.try_get_matches_from_mut(argv).expect("exec parses")).expect("exec args").command {
+            Some(crate::cli::Command::Exec(a)) => {
+                assert_eq!(a.id, "id");
+                assert_eq!(a.command, ["sh", "-c", "-detach", "--"]);
+                assert_eq!(a.user.as_deref(), Some("1:1"));
+                assert_eq!(a.no_new_privs, Some(true));
+                assert!(!a.detach);
+            }
+            _ => panic!("not exec"),
+        }
+    }
+
+    /// A subcommand normalise has never seen (shaped like exec, under another name)
     /// gets the same treatment: the walk reads the definition.
     #[test]
     fn new_subcommands_need_nothing_here() {
         use clap::{Arg, ArgAction};
-        let exec = Command::new("exec")
+        let enter = Command::new("enter")
             .arg(Arg::new("process").long("process").short('p'))
             .arg(Arg::new("tty").long("tty").short('t').action(ArgAction::SetTrue))
             .arg(Arg::new("detach").long("detach").short('d').action(ArgAction::SetTrue))
@@ -351,7 +377,7 @@ mod tests {
             .arg(Arg::new("preserve-fds").long("preserve-fds"))
             .arg(Arg::new("id").required(true))
             .arg(Arg::new("command").num_args(0..).trailing_var_arg(true).allow_hyphen_values(true));
-        let mut cmd = Cli::command().subcommand(exec);
+        let mut cmd = Cli::command().subcommand(enter);
         cmd.build();
         let norm = |args: &[&str]| -> Vec<String> {
             let mut v = vec![OsString::from("skiff")];
@@ -359,13 +385,13 @@ mod tests {
             normalise(&cmd, v).into_iter().skip(1).map(|s| s.into_string().unwrap()).collect()
         };
         assert_eq!(
-            norm(&["-root", "/r", "exec", "-process=/p", "-detach", "-td", "-e", "A=1", "-cap", "CAP_KILL", "-preserve-fds", "2", "id", "sh", "-c", "ls -la"]),
-            ["--root", "/r", "exec", "--process=/p", "--detach", "-td", "-e", "A=1", "--cap", "CAP_KILL", "--preserve-fds", "2", "id", "--", "sh", "-c", "ls -la"]
+            norm(&["-root", "/r", "enter", "-process=/p", "-detach", "-td", "-e", "A=1", "-cap", "CAP_KILL", "-preserve-fds", "2", "id", "sh", "-c", "ls -la"]),
+            ["--root", "/r", "enter", "--process=/p", "--detach", "-td", "-e", "A=1", "--cap", "CAP_KILL", "--preserve-fds", "2", "id", "--", "sh", "-c", "ls -la"]
         );
         // The trailing command reaches clap as it was given.
         let mut argv = vec!["skiff".to_string()];
-        argv.extend(norm(&["exec", "-t", "id", "sh", "-c", "-detach"]));
-        let m = cmd.try_get_matches_from_mut(argv).expect("exec parses");
+        argv.extend(norm(&["enter", "-t", "id", "sh", "-c", "-detach"]));
+        let m = cmd.try_get_matches_from_mut(argv).expect("enter parses");
         let (_, sub) = m.subcommand().expect("a subcommand");
         let command: Vec<&String> = sub.get_many::<String>("command").expect("a command").collect();
         assert_eq!(command, ["sh", "-c", "-detach"]);
