@@ -39,7 +39,7 @@ for c in $cmds; do
   page="$p/share/man/man8/skiff-$c.8"
   [ -s "$page" ] || fail "no man page for the subcommand $c ($prefix/share/man/man8/skiff-$c.8)"
   echo "$main" | grep -q "skiff-$c(8)" || fail "skiff.8 does not list skiff-$c(8)"
-  render "$page" | grep -q "skiff $c" || fail "skiff-$c.8 has no synopsis for skiff $c"
+  render "$page" | grep -Eq "skiff +$c( |$)" || fail "skiff-$c.8 has no synopsis for skiff $c"
   n=$((n + 1))
 done
 pages=$(find "$p/share/man/man8" -name 'skiff-*.8' | wc -l)
