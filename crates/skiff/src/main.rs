@@ -3,28 +3,29 @@
 //! This binary only parses arguments, sets up logging and calls
 //! `libcontainer`; every behaviour lives in the library.
 
+mod argv;
 mod cli;
 mod logging;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
 use cli::{Cli, Command, CreateArgs, ExecArgs};
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // runc's argument shapes (single-dash long flags) made clap's; a usage
+    // error is also logged to --log.
+    let cli = match argv::parse() {
+        Ok(cli) => cli,
+        Err(failure) => return failure.report(),
+    };
     if cli.version {
         print_version();
         return ExitCode::SUCCESS;
     }
-    let Some(command) = cli.command.as_ref() else {
-        eprintln!("skiff: no command given (try --help)");
-        return ExitCode::from(1);
-    };
 
     // The log file exists from the start, even if the command fails early.
     let format = if cli.log_format == "json" { logging::Format::Json } else { logging::Format::Text };
@@ -41,6 +42,13 @@ fn main() -> ExitCode {
     let to_file = file.is_some();
     let level = if cli.debug { Level::DEBUG } else { Level::WARN };
     let _ = tracing::subscriber::set_global_default(logging::Logger::new(file, format, level));
+    let Some(command) = cli.command.as_ref() else {
+        tracing::error!("no command given (try --help)");
+        if to_file {
+            eprintln!("skiff: no command given (try --help)");
+        }
+        return ExitCode::from(1);
+    };
 
     match run(&cli, command) {
         Ok(code) => ExitCode::from(code),
