@@ -97,6 +97,13 @@ fn version_lines_like_runcs() {
     let short = env.rt(&["-v"]);
     short.ok();
     assert_eq!(short.stdout, long.stdout, "-v and --version differ");
+    // Output into a pipe nobody reads any more (`| head -1`) is dropped,
+    // not a panic: stdout is a pipe whose read end is already closed.
+    let (rd, wr) = nix::unistd::pipe().unwrap();
+    drop(rd);
+    let out = Command::new(runtime_bin()).arg("--version").stdout(std::process::Stdio::from(wr)).stderr(std::process::Stdio::piped()).output().unwrap();
+    let piped = Output { cmdline: "skiff --version | (closed)".into(), code: out.status.code().unwrap_or(-1), signaled: false, timed_out: false, stdout: String::new(), stderr: String::from_utf8_lossy(&out.stderr).into(), elapsed: Duration::ZERO };
+    assert!(!piped.stderr.contains("panicked"), "{}", piped.describe());
 }
 
 /// A command for the runtime with the marker but no `--root`: the test

@@ -3,6 +3,21 @@
 //! This binary only parses arguments, sets up logging and calls
 //! `libcontainer`; every behaviour lives in the library.
 
+/// `println!` that does not panic when stdout is a closed pipe
+/// (`skiff list | head -1`): the rest of the output is dropped.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod argv;
 mod cli;
 mod logging;
@@ -65,11 +80,11 @@ fn main() -> ExitCode {
 }
 
 fn print_version() {
-    println!("skiff version {}", env!("CARGO_PKG_VERSION"));
-    println!("commit: {}", env!("SKIFF_COMMIT"));
-    println!("spec: {}", libcontainer::spec::OCI_VERSION);
+    outln!("skiff version {}", env!("CARGO_PKG_VERSION"));
+    outln!("commit: {}", env!("SKIFF_COMMIT"));
+    outln!("spec: {}", libcontainer::spec::OCI_VERSION);
     if let Ok(v) = libseccomp_version() {
-        println!("libseccomp: {v}");
+        outln!("libseccomp: {v}");
     }
 }
 
@@ -126,7 +141,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
         Command::Start { id } => container::start(&store, id).map(|_| 0).map_err(|e| e.to_string()),
         Command::State { id } => {
             let v = container::state(&store, id).map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
             Ok(0)
         }
         Command::Exec(a) => exec(a, &store, cache.as_deref()).map_err(|e| format!("exec failed: {e}")),
@@ -149,7 +164,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             Ok(code.clamp(0, 255) as u8)
         }
         Command::Features => {
-            println!("{}", serde_json::to_string_pretty(&libcontainer::features::features()).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(&libcontainer::features::features()).expect("json"));
             Ok(0)
         }
         Command::Pause { id } => container::pause(&store, id).map(|_| 0).map_err(|e| e.to_string()),
@@ -160,25 +175,25 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
                 if !ps_args.is_empty() {
                     return Err("ps options cannot be used with --format json".into());
                 }
-                println!("{}", serde_json::to_string(&pids).expect("json"));
+                outln!("{}", serde_json::to_string(&pids).expect("json"));
                 return Ok(0);
             }
-            print!("{}", ps_table(&pids, ps_args)?);
+            out!("{}", ps_table(&pids, ps_args)?);
             Ok(0)
         }
         Command::List { format, quiet } => {
             let list = container::list(&store).map_err(|e| e.to_string())?;
             if *quiet {
                 for (st, _) in &list {
-                    println!("{}", st.id);
+                    outln!("{}", st.id);
                 }
             } else if format == "json" {
                 if list.is_empty() {
                     // runc prints null for an empty list.
-                    println!("null");
+                    outln!("null");
                 } else {
                     let v: Vec<_> = list.iter().map(|(st, s)| st.to_oci(*s)).collect();
-                    println!("{}", serde_json::to_string(&v).expect("json"));
+                    outln!("{}", serde_json::to_string(&v).expect("json"));
                 }
             } else {
                 print_table(&list);
@@ -274,7 +289,7 @@ fn print_table(list: &[(libcontainer::state::State, libcontainer::state::Status)
                 s.push_str(&format!("{c:<width$}", width = w[i] + 4));
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end());
     };
     line(head);
     for r in &rows {
