@@ -134,11 +134,12 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             Ok(0)
         }
         Command::Create(a) => {
-            let opts = options(cli, a, false, cache.as_deref());
+            let notify = libcontainer::notify::host_socket();
+            let opts = options(cli, a, false, cache.as_deref(), notify.as_deref());
             container::create(&store, &opts).map_err(|e| e.to_string())?;
             Ok(0)
         }
-        Command::Start { id } => container::start(&store, id).map(|_| 0).map_err(|e| e.to_string()),
+        Command::Start { id } => container::start(&store, id, libcontainer::notify::host_socket().as_deref()).map(|_| 0).map_err(|e| e.to_string()),
         Command::State { id } => {
             let v = container::state(&store, id).map_err(|e| e.to_string())?;
             outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
@@ -159,7 +160,8 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             if *detach && *keep {
                 return Err("--keep cannot be used with --detach".into());
             }
-            let opts = options(cli, create, !*detach, cache.as_deref());
+            let notify = libcontainer::notify::host_socket();
+            let opts = options(cli, create, !*detach, cache.as_deref(), notify.as_deref());
             let code = container::run(&store, &opts, *keep).map_err(|e| e.to_string())?;
             Ok(code.clamp(0, 255) as u8)
         }
@@ -250,7 +252,7 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
     Ok((u.parse().map_err(|_| bad())?, g))
 }
 
-fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a Path>) -> CreateOptions<'a> {
+fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a Path>, notify_socket: Option<&'a Path>) -> CreateOptions<'a> {
     CreateOptions {
         id: &a.id,
         bundle: &a.bundle,
@@ -262,7 +264,19 @@ fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a
         systemd_cgroup: cli.systemd_cgroup,
         foreground,
         seccomp_cache: cache,
+        notify_socket,
+        listen_fds: listen_fds(),
     }
+}
+
+/// Socket activation (sd_listen_fds): descriptors 3.. passed to us by
+/// systemd, when LISTEN_PID names this process.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 fn print_table(list: &[(libcontainer::state::State, libcontainer::state::Status)]) {

@@ -77,7 +77,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         child.disarm();
         return Ok(0);
     };
-    let code = foreground::wait(child.pid, &child.pidfd, child.console.as_ref(), &blocked);
+    let code = foreground::wait(child.pid, &child.pidfd, child.console.as_ref(), &blocked, None);
     child.disarm();
     code
 }
