@@ -60,7 +60,16 @@ test: debug
     RUNTIME={{skiff}} scripts/conformance.sh
     RUNTIME={{skiff}} SMOKE_EXEC=0 scripts/containerd-smoke.sh
     scripts/lsm-vm.sh
+    just vm-tests
     just conformance-v2-ci
+
+# Integration tests that need a cgroup-v2 host or systemd, in the VM of
+# ../shared/tools/vm-run.sh (part of `just test`): exec, the cgroup tests,
+# and the systemd driver against a real systemd (there it must not skip)
+vm-tests: debug
+    scripts/vm-test.sh exec
+    scripts/vm-test.sh cgroups
+    scripts/vm-test.sh --systemd --strict systemd
 
 # Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)
 upstream-config:
