@@ -106,12 +106,13 @@ runtime_ran() {
 	local w=$1 id missing= n
 	shift
 	[ -s "$w.calls" ] || { fail "the runtime wrapper $w was never called"; return 1; }
+	[ $# -gt 0 ] || { fail "no container id to look for"; return 1; }
 	for id in "$@"; do
 		grep -E "(^| )create( | .* )$id\$" "$w.calls" >/dev/null || missing+=" $id"
 	done
 	n=$(grep -c . "$w.calls")
 	echo "$n runtime calls logged by $w:"
-	sed 's/^/   | /' "$w.calls" | cut -c1-200 | head -n 60
+	sed 's/^/   | /' "$w.calls" | cut -c1-160 | head -n 20
 	[ -z "$missing" ] || { fail "no '$(basename "$RUNTIME") create' logged for:$missing"; return 1; }
 	note "$# containers created by $RUNTIME ($n calls logged)"
 }
