@@ -214,7 +214,8 @@ s_nothing_left() {
 	[ -z "$left" ] || { fail "container processes left: $left"; return 1; }
 	left=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -path "*/$NS/*" 2>/dev/null)
 	[ -z "$left" ] || { fail "cgroups left: $left"; return 1; }
-	left=$(find "$D/runc-root" -mindepth 2 2>/dev/null)
+	# per-container state; skiff's seccomp cache (<root>/:seccomp-cache) is not
+	left=$(find "$D/runc-root" -mindepth 2 ! -path "*/:seccomp-cache*" 2>/dev/null)
 	[ -z "$left" ] || { fail "runtime state left: $left"; return 1; }
 	stop_pid "$CTRD_PID"
 	CTRD_PID=

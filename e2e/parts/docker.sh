@@ -178,7 +178,8 @@ s_nothing_left() {
 	[ -z "$left" ] || { fail "container processes left: $left"; return 1; }
 	left=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -path "*$CG_PARENT/*" 2>/dev/null)
 	[ -z "$left" ] || { fail "cgroups left: $left"; return 1; }
-	left=$(find "$D/exec/runtime-runc/moby" -mindepth 1 2>/dev/null)
+	# per-container state; skiff's seccomp cache (<root>/:seccomp-cache) is not
+	left=$(find "$D/exec/runtime-runc/moby" -mindepth 1 ! -path "*/:seccomp-cache*" 2>/dev/null)
 	[ -z "$left" ] || { fail "runtime state left: $left"; return 1; }
 	stop_pid "$DOCKERD_PID" 30
 	DOCKERD_PID=
