@@ -125,6 +125,19 @@ fn copy_cmd(env: &TestEnv, copy: &Path, args: &[&str]) -> Command {
 /// files in the (shared) rootfs first.
 /// `readback` names a rootfs file whose first bytes are returned.
 fn attack(name: &str, b_args: &[&str], prepare: impl FnOnce(&Path), readback: &str) -> Outcome {
+    attack_as(name, Victim::Container, b_args, prepare, readback)
+}
+
+/// How the victim B enters A's pid namespace.
+#[derive(PartialEq)]
+enum Victim {
+    /// A second container joining it.
+    Container,
+    /// A process `exec`'d into A (the original CVE-2019-5736 vector).
+    Exec,
+}
+
+fn attack_as(name: &str, victim: Victim, b_args: &[&str], prepare: impl FnOnce(&Path), readback: &str) -> Outcome {
     let mut env = TestEnv::new(name);
     let original = runtime_bin();
     let original_digest = digest(&original);
@@ -160,6 +173,17 @@ fn attack(name: &str, b_args: &[&str], prepare: impl FnOnce(&Path), readback: &s
     let mut b_errors = String::new();
     let mut b_ids = Vec::new();
     for _ in 0..3 {
+        if victim == Victim::Exec {
+            let mut args = vec!["exec", a_id.as_str()];
+            args.extend_from_slice(b_args);
+            let mut cmd = copy_cmd(&env, &copy, &args);
+            cmd.env("PATH", "/bin");
+            b_errors.push_str(&run_with_timeout(cmd, Duration::from_secs(15), &env.dir.join("io")).stderr);
+            if report.join("opened").exists() {
+                break;
+            }
+            continue;
+        }
         let b_id = env.new_id();
         b_ids.push(b_id.clone());
         env.write_config_for(&b_id);
@@ -239,6 +263,20 @@ fn script_chain_to_proc_self_exe_cannot_overwrite_runtime() {
     let o = attack("sec-chain", &["--log=/tmp/fifo", "state", "pwnmark"], |r| {
         put_exec(r, "--log=/tmp/fifo", b"#!--root=/r/l2\n");
         put_exec(r, "--root=/r/l2", b"#!/proc/self/exe\n");
+    }, "tmp");
+    assert_binary_intact(&o);
+}
+
+/// The original CVE-2019-5736 vector: `exec` into the attacker's container
+/// with `/proc/self/exe` as the command, directly and through the image's
+/// `#!/proc/self/exe` script.
+#[test]
+fn exec_of_proc_self_exe_cannot_overwrite_runtime() {
+    require_root!();
+    let o = attack_as("sec-exec-selfexe", Victim::Exec, &["/proc/self/exe", "--log", "/tmp/fifo", "state", "pwnmark"], |_| {}, "tmp");
+    assert_binary_intact(&o);
+    let o = attack_as("sec-exec-shebang", Victim::Exec, &["/--log=/tmp/fifo", "state", "pwnmark"], |r| {
+        put_exec(r, "--log=/tmp/fifo", b"#!/proc/self/exe\n");
     }, "tmp");
     assert_binary_intact(&o);
 }

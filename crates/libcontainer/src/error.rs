@@ -15,6 +15,10 @@ pub enum Error {
     /// `field` is the JSON path of the offending value.
     #[error("invalid config.json: {field}: {reason}")]
     Config { field: String, reason: String },
+    /// The process of an `exec` (its `--process` JSON or its flags) is
+    /// invalid; `field` is the JSON path of the offending value.
+    #[error("invalid process: {field}: {reason}")]
+    Process { field: String, reason: String },
     #[error("invalid container id {0:?}: {1}")]
     InvalidId(String, &'static str),
     #[error("container with id exists: {0}")]

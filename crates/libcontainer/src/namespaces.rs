@@ -166,6 +166,16 @@ impl Drop for ChildrenNsGuard {
     }
 }
 
+impl ChildrenNsGuard {
+    /// Enters, for our children, the pid namespace of the process behind
+    /// `pidfd` (an `exec` into a container); restored on drop.
+    pub fn enter_pid_of(pidfd: std::os::fd::BorrowedFd) -> Result<ChildrenNsGuard> {
+        let guard = ChildrenNsGuard { pid: Some(open_self_ns("pid_for_children")?), time: None };
+        setns(pidfd, CloneFlags::CLONE_NEWPID).map_err(|e| Error::errno("join the container's pid namespace", e))?;
+        Ok(guard)
+    }
+}
+
 fn open_self_ns(name: &str) -> Result<OwnedFd> {
     let p = format!("/proc/self/ns/{name}");
     nix::fcntl::open(p.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())

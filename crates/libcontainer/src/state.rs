@@ -101,6 +101,21 @@ pub struct State {
     pub poststop: Vec<oci_spec::runtime::Hook>,
     #[serde(default)]
     pub poststart: Vec<oci_spec::runtime::Hook>,
+    /// What `exec` starts from; absent in states written before exec existed.
+    #[serde(default)]
+    pub exec: Option<ExecBase>,
+}
+
+/// The parts of the container's config an `exec`'d process inherits, kept
+/// from `create` (the bundle may have changed since).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExecBase {
+    /// The container's `process`: the defaults of an exec'd process.
+    pub process: oci_spec::runtime::Process,
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    /// The types of the container's namespaces, as in `linux.namespaces`.
+    pub namespaces: Vec<oci_spec::runtime::LinuxNamespaceType>,
 }
 
 impl State {

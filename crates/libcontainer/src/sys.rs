@@ -274,6 +274,42 @@ pub fn sched_setattr(attr: &libc::sched_attr) -> io::Result<()> {
     Ok(())
 }
 
+/// sched_setaffinity(2) of `pid` (0: the caller) to `cpus`.
+pub fn set_affinity(pid: i32, cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET only write into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        if c >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("cpu {c} is out of range")));
+        }
+        // SAFETY: `c` is below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: a valid cpu_set_t of the size passed.
+    if unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A CPU list such as `0-3,7` (the kernel's and the runtime-spec's format).
+pub fn parse_cpu_list(s: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.trim().parse().ok()?),
+        }
+    }
+    Some(cpus)
+}
+
 /// The start time (field 22 of /proc/<pid>/stat, in clock ticks since boot)
 /// and the state letter of `pid`; None if there is no such process.
 pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {

@@ -61,6 +61,63 @@ pub struct CreateArgs {
     pub id: String,
 }
 
+#[derive(Args)]
+pub struct ExecArgs {
+    /// An OCI Process JSON to run (instead of a command and these flags)
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket that receives the pty master (with --tty)
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Working directory of the process
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Add an environment variable
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Run as UID (and GID)
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Add a supplementary group
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective and permitted sets
+    #[arg(short, long, value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs (--no-new-privs=false clears the container's)
+    #[arg(long = "no-new-privs", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub no_new_privs: Option<bool>,
+    /// SELinux label of the process
+    #[arg(long = "process-label", value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// AppArmor profile of the process
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// Pass N extra file descriptors (3..3+N) to the process
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// File to write the process's host pid to
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Leave the process running in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Exec even if the container is paused (the process starts frozen)
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Join a sub-cgroup of the container's: PATH, or CONTROLLER[,CONTROLLER]:PATH on cgroup v1
+    #[arg(long, value_name = "[CONTROLLERS:]PATH")]
+    pub cgroup: Vec<String>,
+    /// Container id
+    pub id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a default config.json
@@ -76,6 +133,8 @@ pub enum Command {
     Start { id: String },
     /// Print a container's state as JSON
     State { id: String },
+    /// Run a new process in a created or running container
+    Exec(ExecArgs),
     /// Send a signal to a container's init (or all its processes)
     Kill {
         #[arg(short, long)]

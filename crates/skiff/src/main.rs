@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{Cli, Command, CreateArgs};
+use cli::{Cli, Command, CreateArgs, ExecArgs};
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
@@ -50,7 +50,8 @@ fn main() -> ExitCode {
             if to_file {
                 eprintln!("{msg}");
             }
-            ExitCode::from(1)
+            // runc: a failed exec exits 255 (a process's own code is 0-255).
+            ExitCode::from(if matches!(command, Command::Exec(_)) { 255 } else { 1 })
         }
     }
 }
@@ -120,6 +121,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             println!("{}", serde_json::to_string_pretty(&v).expect("json"));
             Ok(0)
         }
+        Command::Exec(a) => exec(a, &store, cache.as_deref()).map_err(|e| format!("exec failed: {e}")),
         Command::Kill { all, id, signal } => {
             let sig = parse_signal(signal)?;
             container::kill(&store, id, sig, *all).map(|_| 0).map_err(|e| e.to_string())
@@ -176,6 +178,53 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             Ok(0)
         }
     }
+}
+
+/// `exec`: the process from `--process` or from the flags, as runc takes it.
+fn exec(a: &ExecArgs, store: &Store, cache: Option<&Path>) -> Result<u8, String> {
+    use libcontainer::container::{ExecOptions, ExecProcess, ProcessOverrides};
+    let process = match &a.process {
+        Some(p) => {
+            if !a.command.is_empty() {
+                return Err("a command cannot be given with --process (put it in the process's args)".into());
+            }
+            ExecProcess::Spec(Box::new(container::read_process_file(p).map_err(|e| e.to_string())?))
+        }
+        None => ExecProcess::Args(ProcessOverrides {
+            args: a.command.clone(),
+            cwd: a.cwd.clone(),
+            env: a.env.clone(),
+            user: a.user.as_deref().map(parse_user).transpose()?,
+            additional_gids: a.additional_gids.clone(),
+            caps: a.cap.clone(),
+            no_new_privs: a.no_new_privs,
+            process_label: a.process_label.clone(),
+            apparmor: a.apparmor.clone(),
+            tty: a.tty,
+        }),
+    };
+    let opts = ExecOptions {
+        process,
+        console_socket: a.console_socket.as_deref(),
+        pid_file: a.pid_file.as_deref(),
+        detach: a.detach,
+        preserve_fds: a.preserve_fds,
+        cgroups: &a.cgroup,
+        ignore_paused: a.ignore_paused,
+        seccomp_cache: cache,
+    };
+    let code = container::exec(store, &a.id, &opts).map_err(|e| e.to_string())?;
+    Ok(code.clamp(0, 255) as u8)
+}
+
+/// `--user UID[:GID]`, numeric as with runc.
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
+    let bad = || format!("invalid --user {s:?}: expected UID[:GID] (numbers)");
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g.parse().map_err(|_| bad())?)),
+        None => (s, None),
+    };
+    Ok((u.parse().map_err(|_| bad())?, g))
 }
 
 fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a Path>) -> CreateOptions<'a> {

@@ -19,14 +19,14 @@ use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use oci_spec::runtime::{Hooks, Linux, LinuxNamespaceType};
+use oci_spec::runtime::{Hooks, LinuxNamespaceType, LinuxSeccomp};
 
 use super::open_fd;
 use crate::channel::{self, Channel, ToChild, ToParent};
 use crate::config::Config;
 use crate::devices::Device;
 use crate::error::{Context, Error, Result};
-use crate::init::InitArgs;
+use crate::init::{InitArgs, ProcessArgs};
 use crate::rootfs::RootfsPlan;
 use crate::state::{self, ContainerDir, State, Status, Store};
 use crate::sys::{self, Forked};
@@ -163,7 +163,7 @@ impl Plan {
         let caps = crate::capabilities::CapPlan::new(process.capabilities().as_ref())?;
         let lsm = crate::lsm::LsmPlan::new(process)?;
         no_pivot_allowed(opts, &ns, &caps)?;
-        let seccomp = compile_seccomp(linux, opts.seccomp_cache)?;
+        let seccomp = compile_seccomp(linux.seccomp().as_ref(), opts.seccomp_cache)?;
         let listener = linux.seccomp().as_ref().and_then(|s| s.listener_path().clone());
         if seccomp.as_ref().is_some_and(|f| f.needs_listener) && listener.is_none() {
             return Err(Error::config("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listener path"));
@@ -191,26 +191,20 @@ impl Plan {
         let create_container_hooks = hooks.create_container().clone().unwrap_or_default();
         let start_container_hooks = hooks.start_container().clone().unwrap_or_default();
         let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, devices, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj };
+        let in_userns = rootfs.in_userns;
         let init_args = move |fifo, console_socket| InitArgs {
             id,
             rootfs,
-            exec,
-            caps,
-            seccomp,
+            process: ProcessArgs { exec, caps, seccomp, lsm, terminal, console_size, console_socket, preserve_fds, in_userns, cpu_affinity: None },
             hostname,
             domainname,
             sysctl,
-            terminal,
-            console_size,
-            console_socket,
             fifo,
             runtime_hooks,
             create_container_hooks,
             start_container_hooks,
             no_new_keyring,
-            preserve_fds,
             new_cgroupns,
-            lsm,
             ns,
         };
         Ok((plan, init_args))
@@ -219,8 +213,8 @@ impl Plan {
 
 /// The compiled seccomp filter, if the config has one: from the cache when
 /// there is one.
-fn compile_seccomp(linux: &Linux, cache: Option<&Path>) -> Result<Option<crate::seccomp::Filter>> {
-    let Some(s) = linux.seccomp() else {
+pub(super) fn compile_seccomp(seccomp: Option<&LinuxSeccomp>, cache: Option<&Path>) -> Result<Option<crate::seccomp::Filter>> {
+    let Some(s) = seccomp else {
         return Ok(None);
     };
     let filter = match cache {
@@ -281,15 +275,15 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Re
     // Read and write: the init waits for `start`'s byte on it and, should it
     // fail after that, leaves its error there for `start` to read.
     let fifo = open_fd(&fifo_path, OFlag::O_RDWR | OFlag::O_NONBLOCK)?;
-    let (console_socket, console_recv) = console_socket(opts, plan.terminal)?;
+    let (console_socket, console_recv) = console_socket(opts.console_socket, plan.terminal)?;
     Ok(Reserved { undo, fifo, console_socket, console_recv })
 }
 
-/// The console socket: the caller's, or ours when `run` relays a terminal.
-/// Returns the init's end, and ours if it is ours.
-fn console_socket(opts: &CreateOptions, terminal: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+/// The console socket: the caller's, or ours when `run` or `exec` relays a
+/// terminal. Returns the process's end, and ours if it is ours.
+pub(super) fn console_socket(path: Option<&Path>, terminal: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType};
-    if let Some(p) = opts.console_socket {
+    if let Some(p) = path {
         let s = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).ctx(|| "create console socket".into())?;
         let addr = nix::sys::socket::UnixAddr::new(p).ctx(|| format!("console socket path {}", p.display()))?;
         nix::sys::socket::connect(s.as_raw_fd(), &addr).ctx(|| format!("connect to console socket {}", p.display()))?;
@@ -380,6 +374,12 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
         host_mounts: plan.host_mounts.clone(),
         poststop: plan.hooks.poststop().clone().unwrap_or_default(),
         poststart: plan.hooks.poststart().clone().unwrap_or_default(),
+        exec: Some(state::ExecBase {
+            process: cfg.process().clone(),
+            seccomp: cfg.linux().seccomp().clone(),
+            personality: cfg.linux().personality().clone(),
+            namespaces: cfg.linux().namespaces().iter().flatten().map(|n| n.typ()).collect(),
+        }),
     }
 }
 
@@ -429,7 +429,8 @@ fn converse(chan: &Channel, cfg: &Config, plan: &Plan, st: &State, creating: &[u
             }
             Some((ToParent::SeccompFd, Some(fd))) => {
                 let path = plan.listener.as_ref().expect("checked by Plan::new");
-                let payload = seccomp_state(st, cfg, fd.as_raw_fd());
+                let meta = cfg.linux().seccomp().as_ref().and_then(|s| s.listener_metadata().clone());
+                let payload = seccomp_state(st, meta.as_deref(), fd.as_raw_fd(), st.pid, Status::Creating);
                 crate::socket::send_seccomp_notify(path, fd.as_fd(), &payload)?;
             }
             Some((ToParent::SeccompFd, None)) => return Err(Error::Init("seccomp fd message without a descriptor".into())),
@@ -465,7 +466,7 @@ fn finish(opts: &CreateOptions, undo: &mut Undo, st: State, console_recv: Option
 
 /// Sends to the init; if the init has gone, its own error (queued on the
 /// channel) is the one worth reporting.
-fn send(chan: &channel::Channel, m: &ToChild) -> Result<()> {
+pub(super) fn send(chan: &channel::Channel, m: &ToChild) -> Result<()> {
     chan.send_to_child(m).map_err(|e| chan.pending_error().map(Error::Init).unwrap_or(e))
 }
 
@@ -477,15 +478,15 @@ fn write_id_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
     proc.write_pid(pid.as_raw(), "uid_map", &uid, "linux.uidMappings")
 }
 
-/// The ContainerProcessState sent with a seccomp notify fd.
-fn seccomp_state(st: &State, cfg: &Config, fd: i32) -> Vec<u8> {
-    let meta = cfg.linux().seccomp().as_ref().and_then(|s| s.listener_metadata().clone()).unwrap_or_default();
+/// The ContainerProcessState sent with a seccomp notify fd of the process
+/// `pid` (the init's, or an exec'd process's).
+pub(super) fn seccomp_state(st: &State, meta: Option<&str>, fd: i32, pid: i32, status: Status) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "ociVersion": st.oci_version,
         "fds": ["seccompFd"],
-        "pid": st.pid,
-        "metadata": meta,
-        "state": st.to_oci(Status::Creating),
+        "pid": pid,
+        "metadata": meta.unwrap_or_default(),
+        "state": st.to_oci(status),
         "fdIndex": fd,
     }))
     .expect("json")

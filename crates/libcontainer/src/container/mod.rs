@@ -30,6 +30,8 @@
 
 mod create;
 mod delete;
+mod exec;
+mod foreground;
 mod pause;
 mod query;
 mod run;
@@ -47,7 +49,9 @@ pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
 pub use pause::{pause, resume};
 pub use query::{list, pids, state};
-pub use run::{exit_code, run};
+pub use exec::{exec, read_process_file, ExecOptions, ExecProcess, ProcessOverrides};
+pub use foreground::exit_code;
+pub use run::run;
 pub use signal::kill;
 pub use start::start;
 

@@ -27,18 +27,24 @@
 //!
 //! Any failure before Ready is sent to the runtime as an Error message; a
 //! later one is left in exec.fifo, where `start` reads it.
+//!
+//! Steps 7 to 9 are those of every process entering a container, and live
+//! in `process.rs`, which `exec` (`exec.rs`) goes through as well.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use oci_spec::runtime::Hook;
 
-use crate::capabilities::CapPlan;
+pub mod exec;
+mod process;
+
+pub use exec::ExecArgs;
+pub use process::{Never, ProcessArgs};
+
 use crate::channel::{Channel, ToChild, ToParent};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
-use crate::process::ExecPlan;
 use crate::rootfs::RootfsPlan;
 
 /// Everything the init needs, prepared by the runtime before the clone.
@@ -46,15 +52,11 @@ pub struct InitArgs {
     pub id: String,
     pub ns: Plan,
     pub rootfs: RootfsPlan,
-    pub exec: ExecPlan,
-    pub caps: CapPlan,
-    pub seccomp: Option<crate::seccomp::Filter>,
+    /// The process half, shared with `exec` ([`process`]).
+    pub process: ProcessArgs,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub sysctl: Vec<(String, String)>,
-    pub terminal: bool,
-    pub console_size: Option<(u16, u16)>,
-    pub console_socket: Option<OwnedFd>,
     /// Read end of exec.fifo, opened non-blocking by the runtime.
     pub fifo: OwnedFd,
     /// Whether the runtime has prestart/createRuntime hooks to run.
@@ -62,14 +64,10 @@ pub struct InitArgs {
     pub create_container_hooks: Vec<Hook>,
     pub start_container_hooks: Vec<Hook>,
     pub no_new_keyring: bool,
-    pub preserve_fds: u32,
     pub new_cgroupns: bool,
-    pub lsm: crate::lsm::LsmPlan,
 }
 
-/// The init's process name until it execs (what `ps` shows for a created
-/// container, and how `start` tells a failed init from a started process).
-pub const INIT_NAME: &str = "skiff:init";
+pub use process::INIT_NAME;
 
 /// Runs the init and never returns: either execs the container process or exits.
 pub fn run(args: InitArgs, chan: Channel) -> ! {
@@ -79,20 +77,12 @@ pub fn run(args: InitArgs, chan: Channel) -> ! {
     };
     // Before Ready the runtime is listening on the channel. After it, `start`
     // is: it reads what is left in exec.fifo once we are gone.
-    let msg = err.to_string();
-    if chan.send_to_parent(&ToParent::Error(msg.clone())).is_err() && nix::unistd::write(&args.fifo, msg.as_bytes()).is_err() {
-        eprintln!("skiff: {msg}");
-    }
-    // SAFETY: _exit is always safe; no destructors or atexit handlers must run
-    // in this copy of the runtime.
-    unsafe { libc::_exit(1) }
+    process::fail(err, &chan, |msg| nix::unistd::write(&args.fifo, msg.as_bytes()).is_ok())
 }
-
-enum Never {}
 
 /// The init, phase by phase (see the module's documentation).
 fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
-    reset_process()?;
+    process::reset_process()?;
     let state_json = enter_namespaces(a, chan)?;
     let mut cgroup = CgroupWait { state: 0 };
     set_attributes(a)?;
@@ -101,8 +91,8 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     crate::rootfs::prepare(&a.rootfs, &mut || cgroup.wait(a, chan, false))?;
     cgroup.wait(a, chan, true)?;
     crate::safe_path::Root::open(&a.rootfs.rootfs)
-        .and_then(|r| r.mkdir_all(&a.exec.cwd, false, 0o755))
-        .ctx(|| format!("create process.cwd {}", a.exec.cwd.display()))?;
+        .and_then(|r| r.mkdir_all(&a.process.exec.cwd, false, 0o755))
+        .ctx(|| format!("create process.cwd {}", a.process.exec.cwd.display()))?;
 
     // 5. Hooks around the root switch: the runtime's, then createContainer
     //    hooks in the container's namespaces with the rootfs as their cwd
@@ -116,39 +106,17 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     }
     if !a.create_container_hooks.is_empty() {
         nix::unistd::chdir(&a.rootfs.rootfs).ctx(|| format!("chdir {}", a.rootfs.rootfs.display()))?;
-        crate::hooks::run_all("createContainer", &a.create_container_hooks, &state_json, Some(&a.exec.env))?;
+        crate::hooks::run_all("createContainer", &a.create_container_hooks, &state_json, Some(&a.process.exec.env))?;
     }
 
     // 6. Switch root, then what must be done from inside.
     let (console, proc) = switch_root(a)?;
-    // 7. Limits, the user, the working directory, the executable.
-    let (path, env) = prepare_exec(a, chan, console, proc)?;
-
-    // 8. With a seccomp listener, the filter goes in now and its fd straight
-    //    to the runtime (for the agent), before any other system call that a
-    //    notify rule could trap. Then Ready, and wait for `start`.
-    let mut filter_loaded = false;
-    if let Some(f) = a.seccomp.as_ref().filter(|f| f.needs_listener) {
-        let fd = load_filter(a, f)?.ok_or_else(|| Error::Seccomp("the kernel returned no listener fd".into()))?;
-        chan.send_fd_to_parent(fd.as_fd())?;
-        drop(fd);
-        filter_loaded = true;
-    }
-    chan.send_to_parent(&ToParent::Ready)?;
-    wait_for_start(&a.fifo)?;
-
-    // 9. The filter (as late as it can be: only the capability change, the
-    //    startContainer hooks and execve run under it), then exec.
-    match a.seccomp.as_ref().filter(|_| !filter_loaded) {
-        Some(f) => drop(load_filter(a, f)?),
-        None if a.seccomp.is_none() => set_no_new_privs(a)?,
-        None => {}
-    }
-    a.caps.apply()?;
-    crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json, Some(&a.exec.env))?;
-    // The executable, checked not to be the runtime's own binary, executed
-    // through the very descriptor that was checked (docs/security.md).
-    Err(path.exec(&env))
+    // 7.–9. As for every process entering the container: the runtime's own
+    //    work, then (after Ready and `start`) the filter, the capabilities,
+    //    the startContainer hooks and execve.
+    let (program, env) = process::prepare_exec(&a.process, chan, console, proc, &[a.fifo.as_raw_fd()])?;
+    let hooks = || crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json, Some(&a.process.exec.env));
+    process::launch(&a.process, chan, program, env, || wait_for_start(&a.fifo), hooks)
 }
 
 /// Step 6: pivot_root (or chroot), the console, sysctls, masked and
@@ -157,123 +125,17 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
 /// symlink could redirect a write).
 fn switch_root(a: &InitArgs) -> Result<(Option<crate::tty::Pty>, Option<crate::procfs::Proc>)> {
     crate::rootfs::pivot(&a.rootfs.rootfs, a.rootfs.no_pivot, a.rootfs.new_mountns)?;
-    let console = if a.terminal {
-        let sock = a.console_socket.as_ref().ok_or_else(|| Error::Tty("no console socket".into()))?;
-        let pty = crate::tty::open_console(a.console_size).map_err(|e| Error::Tty(e.to_string()))?;
-        crate::tty::send_master(sock.as_fd(), &pty).map_err(|e| Error::Tty(e.to_string()))?;
+    let console = process::open_terminal(&a.process)?;
+    if let Some(pty) = &console {
         crate::rootfs::mount_console(&pty.slave)?;
-        Some(pty)
-    } else {
-        None
-    };
-    let proc = if !a.sysctl.is_empty() || a.rootfs.in_userns || !a.lsm.is_empty() { Some(crate::procfs::Proc::new_private()?) } else { None };
+    }
+    let proc = if !a.sysctl.is_empty() || process::needs_proc(&a.process) { Some(crate::procfs::Proc::new_private()?) } else { None };
     // Sysctls before /proc/sys becomes read-only (readonlyPaths).
     for (k, v) in &a.sysctl {
         proc.as_ref().expect("opened above").write_sysctl(k, v)?;
     }
     crate::rootfs::finish(&a.rootfs)?;
     Ok((console, proc))
-}
-
-/// Step 7: all the runtime's own work, done before the container's filter
-/// exists. Returns the executable and the environment.
-fn prepare_exec(a: &InitArgs, chan: &Channel, console: Option<crate::tty::Pty>, proc: Option<crate::procfs::Proc>) -> Result<(crate::exec_guard::Prepared, Vec<CString>)> {
-    a.exec.set_rlimits()?;
-    if let Some(pty) = console {
-        // The pty becomes stdio before the user change, which gives it to
-        // the container user.
-        crate::tty::make_controlling(pty.slave).map_err(|e| Error::Tty(e.to_string()))?;
-    }
-    if let Some(p) = &proc {
-        // While still root: after the user change this non-dumpable
-        // process's /proc files are no longer its own.
-        a.lsm.apply(p)?;
-    }
-    let setgroups_allowed = match &proc {
-        // Outside a user namespace setgroups is always allowed.
-        Some(p) if a.rootfs.in_userns => p.read_self("setgroups")?.trim() != "deny",
-        _ => true,
-    };
-    drop(proc);
-    let path = finalize_process(a, setgroups_allowed)?;
-    let program = crate::exec_guard::prepare(&path, &a.exec.args)?;
-    let mut env = a.exec.env.clone();
-    if let Some(home) = a.exec.home_env() {
-        env.push(home);
-    }
-    // Nothing the caller passed or the runtime opened may reach the
-    // container's process: every descriptor past stdio and the preserved
-    // ones is closed, but for our channel, exec.fifo and the program
-    // (close-on-exec).
-    crate::sys::close_from_except(3 + a.preserve_fds, &[chan.fd().as_raw_fd(), a.fifo.as_raw_fd(), program.raw_fd()]).ctx(|| "close the runtime's descriptors".into())?;
-    Ok((program, env))
-}
-
-/// The user change and the working directory, as runc does them: the cwd is
-/// entered as root first (a directory only root may enter), and again as
-/// the container user only if that was refused. Returns the executable.
-fn finalize_process(a: &InitArgs, setgroups_allowed: bool) -> Result<CString> {
-    let cwd_err = |e: nix::errno::Errno| Error::errno(format!("chdir to cwd ({:?}) set in config.json failed", a.exec.cwd.display().to_string()), e);
-    let retry_cwd = match nix::unistd::chdir(&a.exec.cwd) {
-        Ok(()) => false,
-        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => true,
-        Err(e) => return Err(cwd_err(e)),
-    };
-    a.caps.drop_bounding()?;
-    a.exec.switch_user(setgroups_allowed)?;
-    if retry_cwd {
-        nix::unistd::chdir(&a.exec.cwd).map_err(cwd_err)?;
-    }
-    // The kernel follows symlinks where a lexical check does not: make sure
-    // the cwd really is inside the container's root (CVE-2024-21626).
-    let breakout = || Error::Init("current working directory is outside of container mount namespace root -- possible container breakout detected".into());
-    match nix::unistd::getcwd() {
-        Ok(p) if p.is_absolute() => {}
-        // glibc reports a cwd outside the root ("(unreachable)/...") as ENOENT.
-        Ok(_) | Err(nix::errno::Errno::ENOENT) => return Err(breakout()),
-        Err(e) => return Err(cwd_err(e)),
-    }
-    // Capabilities are kept (effective) until the filter is in: without
-    // no_new_privs, loading it needs CAP_SYS_ADMIN.
-    a.caps.raise_effective()?;
-    a.exec.find_executable()
-}
-
-/// Loads the container's seccomp filter (with no_new_privs first when the
-/// config asks for it); returns the listener fd of a notify filter.
-fn load_filter(a: &InitArgs, f: &crate::seccomp::Filter) -> Result<Option<OwnedFd>> {
-    set_no_new_privs(a)?;
-    crate::seccomp::load(f).map_err(|e| Error::Seccomp(e.to_string()))
-}
-
-fn set_no_new_privs(a: &InitArgs) -> Result<()> {
-    // SAFETY: plain integer arguments.
-    if a.exec.no_new_privileges && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
-        return Err(Error::io("prctl(PR_SET_NO_NEW_PRIVS)", std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-/// Name, dumpability, signal mask and dispositions of a fresh init.
-fn reset_process() -> Result<()> {
-    // SAFETY: a valid nul-terminated name of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, c"skiff:init".as_ptr(), 0, 0, 0) };
-    // Until execve this process is the skiff binary: not dumpable, so no
-    // process of the container can ptrace it or open its /proc files (its
-    // descriptors). That alone does not keep the host binary out of reach:
-    // the final exec refuses to execute it (exec_guard).
-    // SAFETY: plain integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    // The runtime may have blocked or ignored signals (Rust ignores SIGPIPE);
-    // the container starts with defaults.
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx(|| "reset the signal mask".into())?;
-    for sig in Signal::iterator() {
-        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
-            // SAFETY: restoring the default disposition installs no handler.
-            let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
-        }
-    }
-    Ok(())
 }
 
 /// Steps 1 and 2: the extra fork when one is needed, the id maps (written
@@ -329,7 +191,7 @@ fn set_attributes(a: &InitArgs) -> Result<()> {
             }
         }
     }
-    a.exec.set_attributes()
+    a.process.exec.set_attributes()
 }
 
 /// The runtime sets up the cgroup while the init mounts; the init waits for
