@@ -25,11 +25,11 @@ release:
 demo: release
     scripts/demo.sh {{skiff_release}}
 
-# The whole test suite: unit + integration tests, OCI conformance, containerd end to end (as root)
+# The whole test suite: unit + integration tests, OCI conformance, end to end with the real callers (as root)
 test: debug
     cargo test --workspace -- --test-threads=4
     RUNTIME={{skiff}} scripts/conformance.sh
-    RUNTIME={{skiff}} SMOKE_EXEC=0 scripts/containerd-smoke.sh
+    RUNTIME={{skiff}} e2e/run.sh
     scripts/lsm-vm.sh
     just conformance-v2-ci
 
@@ -41,9 +41,16 @@ upstream-config:
 conformance: debug
     RUNTIME=${RUNTIME:-{{skiff}}} scripts/conformance.sh
 
-# containerd + ctr end to end (`exec` is not implemented yet: SMOKE_EXEC=0)
+# End to end with the real callers: containerd 1.6 + ctr, its CRI plugin (as the
+# kubelet drives it), dockerd 20.10, Podman 4.3, each with the runtime under test
+# (RUNTIME=/usr/sbin/runc to test another; PARTS="containerd cri docker podman";
+# E2E_EXPECTED=FILE lists rows expected to fail). Prints the client x scenario table.
+e2e PARTS="": debug
+    RUNTIME=${RUNTIME:-{{skiff}}} e2e/run.sh {{PARTS}}
+
+# containerd + ctr, the quick check (`just e2e` covers it and more)
 containerd-smoke: debug
-    RUNTIME=${RUNTIME:-{{skiff}}} SMOKE_EXEC=${SMOKE_EXEC:-0} scripts/containerd-smoke.sh
+    RUNTIME=${RUNTIME:-{{skiff}}} SMOKE_EXEC=${SMOKE_EXEC:-1} python3 e2e/subreaper.py scripts/containerd-smoke.sh
 
 # skiff vs crun vs runc: run latency, delete -f latency and peak RSS (docs/benchmarks.md)
 bench: release

@@ -76,10 +76,12 @@ s_run() {
 	note "output, exit code 3"
 }
 
+# Podman attaches to the terminal after the container has started: what a
+# process writes at once can be lost (with runc as well), hence the sleeps.
 s_tty() {
 	local out rc
 	out=$(run_tty "${PM_TTY[@]}" run --cgroup-parent "$CG_PARENT" --rm -it --network none "$IMAGE" \
-		sh -c '[ -t 0 ] && [ -t 1 ] && echo tty-ok; exit 4')
+		sh -c 'sleep 0.5; [ -t 0 ] && [ -t 1 ] && echo tty-ok; exit 4')
 	rc=$?
 	show "$out"
 	expect_end "output" "$out" tty-ok || return 1
@@ -108,7 +110,7 @@ s_exec() {
 	show "$out"
 	expect_line "exec output" "$out" exec-ok || return 1
 	expect_eq "exec exit code" "$rc" 5 || return 1
-	out=$(run_tty "${PM_TTY[@]}" exec -it -u 65534 "$DET" sh -c '[ -t 1 ] && echo "tty uid=$(id -u)"')
+	out=$(run_tty "${PM_TTY[@]}" exec -it -u 65534 "$DET" sh -c 'sleep 0.5; [ -t 1 ] && echo "tty uid=$(id -u)"')
 	rc=$?
 	show "$out"
 	expect_end "exec -it -u output" "$out" "tty uid=65534" || return 1
