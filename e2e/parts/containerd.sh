@@ -180,6 +180,7 @@ s_kill() {
 }
 
 s_delete() {
+	need_det || return 1
 	local out
 	out=$(ctr_ task delete "$ID_DET" 2>&1)
 	ctr_ task ls -q | grep -qxF "$ID_DET" && { show "$out"; fail "task still listed after task delete"; return 1; }

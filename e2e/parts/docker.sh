@@ -63,21 +63,23 @@ s_run() {
 	note "output, exit code 3"
 }
 
-# exit_code WANT CMD...: `docker run` fails with WANT; the runtime's error text decides it
+# exit_code WANT REGEX CMD...: `docker run` fails with WANT, and its error
+# (the runtime's, which decides the code) matches REGEX
 exit_code() {
-	local want=$1 out rc
-	shift
+	local want=$1 re=$2 out rc
+	shift 2
 	out=$(dk_run --rm "$@" 2>&1)
 	rc=$?
 	show "$out"
 	expect_eq "docker run exit code" "$rc" "$want" || return 1
-	note "$want: $(printf '%s' "$out" | tail -n1 | cut -c1-160)"
+	printf '%s' "$out" | grep -qiE -- "$re" || { fail "exit $rc, but the error does not match /$re/"; return 1; }
+	note "$want: $(printf '%s' "$out" | grep -iE -- "$re" | tail -n1 | cut -c1-200)"
 }
-s_127_path() { exit_code 127 "$IMAGE" no-such-command; }
-s_127_abs() { exit_code 127 "$IMAGE" /no/such/file; }
-s_126() { exit_code 126 "$IMAGE" /etc/passwd; }
+s_127_path() { exit_code 127 'no-such-command.*executable file not found in \$PATH' "$IMAGE" no-such-command; }
+s_127_abs() { exit_code 127 '/no/such/file.*no such file or directory' "$IMAGE" /no/such/file; }
+s_126() { exit_code 126 '/etc/passwd.*permission denied' "$IMAGE" /etc/passwd; }
 # an RLIMIT_NOFILE above fs.nr_open: setrlimit fails in the runtime (EPERM)
-s_125() { exit_code 125 --ulimit "nofile=$(($(cat /proc/sys/fs/nr_open) + 1))" "$IMAGE" true; }
+s_125() { exit_code 125 'rlimit.*operation not permitted' --ulimit "nofile=$(($(cat /proc/sys/fs/nr_open) + 1))" "$IMAGE" true; }
 
 s_tty() {
 	local out rc
