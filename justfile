@@ -41,10 +41,11 @@ upstream-config:
 conformance: debug
     RUNTIME=${RUNTIME:-{{skiff}}} scripts/conformance.sh
 
-# End to end with the real callers: containerd 1.6 + ctr, its CRI plugin (as the
-# kubelet drives it), dockerd 20.10, Podman 4.3, each with the runtime under test
-# (RUNTIME=/usr/sbin/runc to test another; PARTS="containerd cri docker podman";
-# E2E_EXPECTED=FILE lists rows expected to fail). Prints the client x scenario table.
+# containerd 1.6 + ctr, its CRI plugin (driven as the kubelet does), dockerd 20.10
+# and Podman 4.3, each with the runtime under test; prints the client x scenario
+# table. PARTS: some of "containerd cri docker podman"; E2E_EXPECTED=FILE lists
+# rows expected to fail (docs/compatibility.md, "End to end with the real callers").
+# End to end with the real callers (RUNTIME=/usr/sbin/runc to test another runtime)
 e2e PARTS="": debug
     RUNTIME=${RUNTIME:-{{skiff}}} e2e/run.sh {{PARTS}}
 
