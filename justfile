@@ -5,6 +5,11 @@ skiff := justfile_directory() / "target/debug/skiff"
 # The release binary is static and non-PIE (glibc and libseccomp linked in):
 # no dynamic loader work before main. --target keeps RUSTFLAGS off proc-macros.
 skiff_release := justfile_directory() / "target" / host / "release/skiff"
+# `just install` puts files under DESTDIR/PREFIX (`just PREFIX=/usr DESTDIR=/tmp/pkg install`,
+# or the environment variables of the same names).
+PREFIX := env_var_or_default("PREFIX", "/usr/local")
+DESTDIR := env_var_or_default("DESTDIR", "")
+gen_dir := justfile_directory() / "target/gen"
 
 default:
     @just --list
@@ -21,6 +26,29 @@ release:
     cargo build --release --target {{host}} -p skiff
     @echo "release binary: {{skiff_release}}"
 
+# Man pages (section 8) and bash/zsh/fish completions from the CLI definition, into target/gen
+gen:
+    cargo run --quiet -p skiff-gen -- {{gen_dir}} > /dev/null
+
+# Install the release binary, the man pages and the completions where Debian puts runc's (sbin, like runc)
+install: release gen
+    install -D -m 0755 {{skiff_release}} "{{DESTDIR}}{{PREFIX}}/sbin/skiff"
+    install -d "{{DESTDIR}}{{PREFIX}}/share/man/man8"
+    install -m 0644 {{gen_dir}}/man8/*.8 "{{DESTDIR}}{{PREFIX}}/share/man/man8/"
+    install -D -m 0644 {{gen_dir}}/completions/skiff.bash "{{DESTDIR}}{{PREFIX}}/share/bash-completion/completions/skiff"
+    install -D -m 0644 {{gen_dir}}/completions/_skiff "{{DESTDIR}}{{PREFIX}}/share/zsh/vendor-completions/_skiff"
+    install -D -m 0644 {{gen_dir}}/completions/skiff.fish "{{DESTDIR}}{{PREFIX}}/share/fish/vendor_completions.d/skiff.fish"
+
+# Remove what `just install` installed (same PREFIX and DESTDIR)
+uninstall:
+    rm -f "{{DESTDIR}}{{PREFIX}}/sbin/skiff" "{{DESTDIR}}{{PREFIX}}/share/man/man8/skiff.8" "{{DESTDIR}}{{PREFIX}}"/share/man/man8/skiff-*.8 \
+      "{{DESTDIR}}{{PREFIX}}/share/bash-completion/completions/skiff" "{{DESTDIR}}{{PREFIX}}/share/zsh/vendor-completions/_skiff" \
+      "{{DESTDIR}}{{PREFIX}}/share/fish/vendor_completions.d/skiff.fish"
+
+# `just install` into a temporary DESTDIR, then check the files, the pages and the completions
+install-check:
+    scripts/install-check.sh
+
 # Build a busybox bundle and run a container in it (as root)
 demo: release
     scripts/demo.sh {{skiff_release}}
@@ -28,6 +56,7 @@ demo: release
 # The whole test suite: unit + integration tests, OCI conformance, end to end with the real callers (as root)
 test: debug
     cargo test --workspace -- --test-threads=4
+    scripts/install-check.sh
     RUNTIME={{skiff}} scripts/conformance.sh
     RUNTIME={{skiff}} e2e/run.sh
     scripts/lsm-vm.sh

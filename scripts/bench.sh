@@ -11,6 +11,8 @@
 #   lifecycle  create + start + wait for exit + delete    (process: /bin/true)
 #   delete-f   delete -f of a running container           (process: sleep 1000;
 #              create+start happen in hyperfine's --prepare, untimed)
+#   exec       RUNTIME exec ID /bin/true into one running container (sleep 1000,
+#              started before the timed rounds, in a root of its own)
 # plus the peak RSS of `RUNTIME run` (GNU time %M: max RSS of the runtime
 # process and the children it reaped, i.e. its init/exec helper too).
 #
@@ -145,7 +147,10 @@ sweep() { # runtime-name
 cleanup() {
 	local rt
 	set +e
-	for rt in $RUNTIMES; do sweep "$rt" >/dev/null; done
+	for rt in $RUNTIMES; do
+		sweep "$rt" >/dev/null
+		[ -d "$W/xroot-$rt" ] && timeout 10 "$(bin_of "$rt")" --root "$W/xroot-$rt" delete -f "x-$rt" >/dev/null 2>&1
+	done
 	kill_cg
 	sleep 0.2
 	find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -depth -type d -path "*/$CG*" -exec rmdir {} + 2>/dev/null
@@ -160,14 +165,15 @@ trap 'exit 130' INT TERM
 B=$W/bundle            # /bin/true
 B2=$W/bundle-sleep     # sleep 1000, same rootfs
 B3=$W/bundle-sanity    # sh -c 'exit 7', same rootfs
-mkdir -p "$B" "$B2" "$B3"
+B4=$W/bundle-exec      # sleep 1000 in a cgroup of its own (the others share one)
+mkdir -p "$B" "$B2" "$B3" "$B4"
 "$here"/mk-rootfs.sh "$B/rootfs" >/dev/null || die "mk-rootfs.sh failed"
 (cd "$B" && "$spec_bin" spec) || die "'$spec_bin spec' failed"
 [ -s "$B/config.json" ] || die "'$spec_bin spec' wrote no config.json"
 [ -z "${SECCOMP:-}" ] || [ -r "$SECCOMP" ] || die "SECCOMP=$SECCOMP: not a readable file"
-python3 - "$B/config.json" "$B2/config.json" "$B3/config.json" "$B/rootfs" "/$CG" "${SECCOMP:-}" <<'PY'
+python3 - "$B/config.json" "$B2/config.json" "$B3/config.json" "$B/rootfs" "/$CG" "${SECCOMP:-}" "$B4/config.json" <<'PY'
 import json, sys
-src, dst2, dst3, rootfs, cg, seccomp = sys.argv[1:7]
+src, dst2, dst3, rootfs, cg, seccomp, dst4 = sys.argv[1:8]
 c = json.load(open(src))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
@@ -179,6 +185,9 @@ json.dump(c, open(src, "w"), indent=2)
 c["process"]["args"] = ["/bin/sleep", "1000"]
 c["root"]["path"] = rootfs
 json.dump(c, open(dst2, "w"), indent=2)
+c["linux"]["cgroupsPath"] = cg + "-exec"
+json.dump(c, open(dst4, "w"), indent=2)
+c["linux"]["cgroupsPath"] = cg
 c["process"]["args"] = ["/bin/sh", "-c", "exit 7"]
 json.dump(c, open(dst3, "w"), indent=2)
 PY
@@ -234,6 +243,13 @@ hf() { # name json-out hyperfine-args...
 	fi
 }
 
+# the container `exec` enters, one per runtime, outside the swept roots
+for rt in $ok_rts; do
+	b=$(bin_of "$rt")
+	timeout 30 "$b" --root "$W/xroot-$rt" run -d --bundle "$B4" "x-$rt" </dev/null >/dev/null 2>&1 ||
+		{ echo "bench.sh: $rt could not start the container for exec" >&2; bad=1; }
+done
+
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 per_round=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 declare -A broken=()
@@ -255,6 +271,9 @@ for round in $(seq "$ROUNDS"); do
 			hf "delete -f of a running container ($tag)" "$W/deletef-$rt-$round.json" \
 				--prepare "echo d\$\$ > $W/delf-id && $R create --bundle $B2 d\$\$ && $R start d\$\$" \
 				"read id < $W/delf-id && $R delete -f \$id" || broken[deletef-$rt]=1
+		[ -n "${broken[exec-$rt]:-}" ] ||
+			hf "exec ($tag)" "$W/exec-$rt-$round.json" \
+				"$b --root $W/xroot-$rt exec x-$rt /bin/true" || broken[exec-$rt]=1
 		left=$(sweep "$rt")
 		if [ -n "$left" ]; then
 			echo "bench.sh: $rt left containers behind:" $left >&2
@@ -301,7 +320,8 @@ w, have_crun, runs, warmup, rss_runs, rounds = sys.argv[1:7]
 rts = sys.argv[7:]
 scen = [("run", "`run` of /bin/true"),
         ("lifecycle", "create + start + delete of /bin/true"),
-        ("deletef", "`delete -f` of a running container (sleep 1000)")]
+        ("deletef", "`delete -f` of a running container (sleep 1000)"),
+        ("exec", "`exec` of /bin/true into a running container")]
 def res(s, rt):
     """merge the per-round hyperfine results of one cell; None if it failed"""
     times = []

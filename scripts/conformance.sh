@@ -42,4 +42,6 @@ if [ -f "$exp" ] && grep -qv '^[[:space:]]*\(#\|$\)' "$exp"; then
 fi
 export RUNTIME=$runtime
 export RTT_CHECKER=$target/$host/debug/rtt-checker
+# (not the path baked in at build time: the target dir may be shared by checkouts)
+export RTT_MKROOTFS=${RTT_MKROOTFS:-$ws/scripts/mk-rootfs.sh}
 exec "$target/debug/runtime-tools-tests" "${args[@]}" "$@"

@@ -11,11 +11,15 @@
  *   seccomp-probe usr1 NR [ARG...]    same as sys, with a SIGUSR1 handler
  *                                     (no SA_RESTART) that prints "usr1"
  *   seccomp-probe status              the Seccomp lines of /proc/self/status
+ *   seccomp-probe notify MESSAGE      sends MESSAGE in one datagram to
+ *                                     $NOTIFY_SOCKET (sd_notify), prints "sent"
  *
  * ARGs are integers (strtoull base 0). Output goes to stdout, unbuffered.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,10 +76,29 @@ static int status(void) {
 	return 0;
 }
 
+static int notify(const char *msg) {
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (!path || strlen(path) >= sizeof addr.sun_path) {
+		fprintf(stderr, "no usable NOTIFY_SOCKET\n");
+		return 1;
+	}
+	strcpy(addr.sun_path, path);
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (s < 0 || sendto(s, msg, strlen(msg), 0, (struct sockaddr *)&addr, sizeof addr) < 0) {
+		perror("sendto NOTIFY_SOCKET");
+		return 1;
+	}
+	say("sent\n");
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (argc >= 2 && strcmp(argv[1], "status") == 0)
 		return status();
+	if (argc == 3 && strcmp(argv[1], "notify") == 0)
+		return notify(argv[2]);
 	if (argc < 3 || argc > 9) {
 		fprintf(stderr, "usage: %s sys|trap|thread|usr1 NR [ARG...] | status\n", argv[0]);
 		return 2;

@@ -35,6 +35,7 @@ pub mod hooks;
 pub mod init;
 pub mod lsm;
 pub mod namespaces;
+pub mod notify;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;

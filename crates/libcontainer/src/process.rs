@@ -116,6 +116,17 @@ impl ExecPlan {
         })
     }
 
+    /// Adds `KEY=VALUE` entries the runtime sets, replacing the process's
+    /// own entries for those keys.
+    pub fn add_env(&mut self, extra: &[String]) -> Result<()> {
+        for e in extra {
+            let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+            self.env.retain(|c| c.to_bytes().split(|&b| b == b'=').next() != Some(key.as_bytes()));
+            self.env.push(cstr("process.env", e)?);
+        }
+        Ok(())
+    }
+
     /// Resource limits; run before capabilities are dropped (raising a hard
     /// limit needs CAP_SYS_RESOURCE).
     pub fn set_rlimits(&self) -> Result<()> {

@@ -1,13 +1,21 @@
 //! The command line: runc's commands and flags, as clap definitions. Kept
 //! apart from `main` so that man pages and shell completions can be
-//! generated from the same definition.
+//! generated from the same definition: `crates/skiff-gen` compiles this file
+//! too, so it uses nothing but clap and std. Doc comments become the help
+//! text and the man pages. Before clap, `argv` makes runc's other argument
+//! shapes (Go's single-dash long flags) clap's.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "skiff", about = "an OCI container runtime with runc's command line", disable_version_flag = true)]
+#[command(
+    name = "skiff",
+    about = "an OCI container runtime with runc's command line",
+    long_about = "skiff creates and runs containers from OCI bundles (a config.json and a root filesystem) with runc's command line: global options come before the command, a command's options before its arguments. Every option takes its value as --opt value or --opt=value, and, as with runc, the single-dash spellings -opt value and -opt=value.",
+    disable_version_flag = true
+)]
 pub struct Cli {
     /// Root directory for container state (default /run/skiff, or $XDG_RUNTIME_DIR/skiff when rootless)
     #[arg(long, value_name = "DIR")]
@@ -122,31 +130,44 @@ pub struct ExecArgs {
 pub enum Command {
     /// Write a default config.json
     Spec {
+        /// Directory to write config.json in
         #[arg(short, long, value_name = "DIR", default_value = ".")]
         bundle: PathBuf,
+        /// A config for a rootless container (user namespace, no cgroups)
         #[arg(long)]
         rootless: bool,
     },
     /// Create a container (its process waits for `start`)
     Create(CreateArgs),
     /// Start a created container
-    Start { id: String },
+    Start {
+        /// Container id
+        id: String,
+    },
     /// Print a container's state as JSON
-    State { id: String },
+    State {
+        /// Container id
+        id: String,
+    },
     /// Run a new process in a created or running container
     Exec(ExecArgs),
     /// Send a signal to a container's init (or all its processes)
     Kill {
+        /// Signal every process in the container's cgroup
         #[arg(short, long)]
         all: bool,
+        /// Container id
         id: String,
+        /// Signal name (KILL, SIGKILL) or number
         #[arg(default_value = "SIGTERM")]
         signal: String,
     },
     /// Delete a container
     Delete {
+        /// Kill a running container first; succeed if it does not exist
         #[arg(short, long)]
         force: bool,
+        /// Container id
         id: String,
     },
     /// Create and start a container
@@ -163,21 +184,29 @@ pub enum Command {
     /// Print the runtime-spec features this build and host support (JSON)
     Features,
     /// Suspend every process of a container (the cgroup freezer)
-    Pause { id: String },
+    Pause {
+        /// Container id
+        id: String,
+    },
     /// Resume a paused container
-    Resume { id: String },
+    Resume {
+        /// Container id
+        id: String,
+    },
     /// List the processes running in a container
     Ps {
         /// table (the host's `ps` output for the container's processes) or json (their pids)
         #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
         format: String,
+        /// Container id
         id: String,
-        /// Options for `ps` (default -ef)
+        /// Options for `ps` (default -ef); every word after the id is one
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
     /// List containers
     List {
+        /// table or json (an empty list is null)
         #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
         format: String,
         /// Print only the ids

@@ -46,7 +46,7 @@ impl Logger {
             Level::TRACE => "trace",
         };
         // One line per message: Podman parses each line as JSON.
-        let msg = msg.replace('\n', " ");
+        let msg = one_line(msg);
         let line = match self.format {
             Format::Json => {
                 let mut s = serde_json::json!({"level": level, "msg": msg, "time": time}).to_string();
@@ -59,6 +59,20 @@ impl Logger {
             let _ = out.write_all(line.as_bytes());
         }
     }
+}
+
+/// `msg` on one line: its lines trimmed, the empty ones dropped, joined
+/// with a space (a multi-line message in a log line breaks callers that
+/// read the log line by line).
+pub fn one_line(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for line in msg.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 struct MsgVisitor(String);
@@ -101,4 +115,16 @@ impl Subscriber for Logger {
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn messages_are_flattened_to_one_line() {
+        assert_eq!(one_line("a\n  b\r\n\nc\n"), "a b c");
+        assert_eq!(one_line("single line"), "single line");
+        assert_eq!(one_line("\n"), "");
+    }
 }

@@ -3,28 +3,44 @@
 //! This binary only parses arguments, sets up logging and calls
 //! `libcontainer`; every behaviour lives in the library.
 
+/// `println!` that does not panic when stdout is a closed pipe
+/// (`skiff list | head -1`): the rest of the output is dropped.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+mod argv;
 mod cli;
 mod logging;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
 use cli::{Cli, Command, CreateArgs, ExecArgs};
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // runc's argument shapes (single-dash long flags) made clap's; a usage
+    // error is also logged to --log.
+    let cli = match argv::parse() {
+        Ok(cli) => cli,
+        Err(failure) => return failure.report(),
+    };
     if cli.version {
         print_version();
         return ExitCode::SUCCESS;
     }
-    let Some(command) = cli.command.as_ref() else {
-        eprintln!("skiff: no command given (try --help)");
-        return ExitCode::from(1);
-    };
 
     // The log file exists from the start, even if the command fails early.
     let format = if cli.log_format == "json" { logging::Format::Json } else { logging::Format::Text };
@@ -41,6 +57,13 @@ fn main() -> ExitCode {
     let to_file = file.is_some();
     let level = if cli.debug { Level::DEBUG } else { Level::WARN };
     let _ = tracing::subscriber::set_global_default(logging::Logger::new(file, format, level));
+    let Some(command) = cli.command.as_ref() else {
+        tracing::error!("no command given (try --help)");
+        if to_file {
+            eprintln!("skiff: no command given (try --help)");
+        }
+        return ExitCode::from(1);
+    };
 
     match run(&cli, command) {
         Ok(code) => ExitCode::from(code),
@@ -57,11 +80,11 @@ fn main() -> ExitCode {
 }
 
 fn print_version() {
-    println!("skiff version {}", env!("CARGO_PKG_VERSION"));
-    println!("commit: {}", env!("SKIFF_COMMIT"));
-    println!("spec: {}", libcontainer::spec::OCI_VERSION);
+    outln!("skiff version {}", env!("CARGO_PKG_VERSION"));
+    outln!("commit: {}", env!("SKIFF_COMMIT"));
+    outln!("spec: {}", libcontainer::spec::OCI_VERSION);
     if let Ok(v) = libseccomp_version() {
-        println!("libseccomp: {v}");
+        outln!("libseccomp: {v}");
     }
 }
 
@@ -111,14 +134,15 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             Ok(0)
         }
         Command::Create(a) => {
-            let opts = options(cli, a, false, cache.as_deref());
+            let notify = libcontainer::notify::host_socket();
+            let opts = options(cli, a, false, cache.as_deref(), notify.as_deref());
             container::create(&store, &opts).map_err(|e| e.to_string())?;
             Ok(0)
         }
-        Command::Start { id } => container::start(&store, id).map(|_| 0).map_err(|e| e.to_string()),
+        Command::Start { id } => container::start(&store, id, libcontainer::notify::host_socket().as_deref()).map(|_| 0).map_err(|e| e.to_string()),
         Command::State { id } => {
             let v = container::state(&store, id).map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
             Ok(0)
         }
         Command::Exec(a) => exec(a, &store, cache.as_deref()).map_err(|e| format!("exec failed: {e}")),
@@ -136,12 +160,13 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             if *detach && *keep {
                 return Err("--keep cannot be used with --detach".into());
             }
-            let opts = options(cli, create, !*detach, cache.as_deref());
+            let notify = libcontainer::notify::host_socket();
+            let opts = options(cli, create, !*detach, cache.as_deref(), notify.as_deref());
             let code = container::run(&store, &opts, *keep).map_err(|e| e.to_string())?;
             Ok(code.clamp(0, 255) as u8)
         }
         Command::Features => {
-            println!("{}", serde_json::to_string_pretty(&libcontainer::features::features()).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(&libcontainer::features::features()).expect("json"));
             Ok(0)
         }
         Command::Pause { id } => container::pause(&store, id).map(|_| 0).map_err(|e| e.to_string()),
@@ -152,25 +177,25 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
                 if !ps_args.is_empty() {
                     return Err("ps options cannot be used with --format json".into());
                 }
-                println!("{}", serde_json::to_string(&pids).expect("json"));
+                outln!("{}", serde_json::to_string(&pids).expect("json"));
                 return Ok(0);
             }
-            print!("{}", ps_table(&pids, ps_args)?);
+            out!("{}", ps_table(&pids, ps_args)?);
             Ok(0)
         }
         Command::List { format, quiet } => {
             let list = container::list(&store).map_err(|e| e.to_string())?;
             if *quiet {
                 for (st, _) in &list {
-                    println!("{}", st.id);
+                    outln!("{}", st.id);
                 }
             } else if format == "json" {
                 if list.is_empty() {
                     // runc prints null for an empty list.
-                    println!("null");
+                    outln!("null");
                 } else {
                     let v: Vec<_> = list.iter().map(|(st, s)| st.to_oci(*s)).collect();
-                    println!("{}", serde_json::to_string(&v).expect("json"));
+                    outln!("{}", serde_json::to_string(&v).expect("json"));
                 }
             } else {
                 print_table(&list);
@@ -227,7 +252,7 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
     Ok((u.parse().map_err(|_| bad())?, g))
 }
 
-fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a Path>) -> CreateOptions<'a> {
+fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a Path>, notify_socket: Option<&'a Path>) -> CreateOptions<'a> {
     CreateOptions {
         id: &a.id,
         bundle: &a.bundle,
@@ -239,7 +264,19 @@ fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a
         systemd_cgroup: cli.systemd_cgroup,
         foreground,
         seccomp_cache: cache,
+        notify_socket,
+        listen_fds: listen_fds(),
     }
+}
+
+/// Socket activation (sd_listen_fds): descriptors 3.. passed to us by
+/// systemd, when LISTEN_PID names this process.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 fn print_table(list: &[(libcontainer::state::State, libcontainer::state::Status)]) {
@@ -266,7 +303,7 @@ fn print_table(list: &[(libcontainer::state::State, libcontainer::state::Status)
                 s.push_str(&format!("{c:<width$}", width = w[i] + 4));
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end());
     };
     line(head);
     for r in &rows {

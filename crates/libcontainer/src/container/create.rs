@@ -13,6 +13,7 @@
 //! 6. [`finish`] writes the state and pid files and disarms the guard.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -46,6 +47,13 @@ pub struct CreateOptions<'a> {
     pub foreground: bool,
     /// Where compiled seccomp filters are kept between runs.
     pub seccomp_cache: Option<&'a Path>,
+    /// The caller's NOTIFY_SOCKET: the container gets a socket of its own
+    /// that `start` passes on ([`crate::notify`]).
+    pub notify_socket: Option<&'a Path>,
+    /// Descriptors passed by socket activation (LISTEN_FDS, from fd 3, before
+    /// the `preserve_fds` ones): the process gets them with LISTEN_FDS=n and
+    /// LISTEN_PID=1, as with runc.
+    pub listen_fds: u32,
 }
 
 /// A container created by [`create`].
@@ -105,8 +113,8 @@ impl Drop for Undo {
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let cfg = Config::load(opts.bundle)?;
     let (plan, init_args) = Plan::new(&cfg, opts)?;
-    let Reserved { mut undo, fifo, console_socket, console_recv } = reserve(store, opts, &cfg, &plan)?;
-    let (pid, chan) = clone_init(init_args(fifo, console_socket), &mut undo, opts.foreground)?;
+    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir } = reserve(store, opts, &cfg, &plan)?;
+    let (pid, chan) = clone_init(init_args(fifo, console_socket, notify_dir)?, &mut undo, opts.foreground)?;
 
     // Id maps and cgroup before the init runs any of the container's code.
     if plan.new_user {
@@ -123,8 +131,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
 
 /// What `create` works out from the config before it makes anything on the
 /// host, for the runtime's own steps. What the init is handed comes with it
-/// from [`Plan::new`], as a closure that takes the two descriptors made once
-/// the id is reserved (`exec.fifo`, the console socket).
+/// from [`Plan::new`], as a closure that takes what is made once the id is
+/// reserved (`exec.fifo`, the console socket, the notify directory).
 struct Plan {
     terminal: bool,
     /// Where a seccomp notify fd is sent.
@@ -145,7 +153,7 @@ impl Plan {
     /// Validates the config and computes everything the init needs. Nothing
     /// here needs undoing: besides reading, it only opens descriptors (bind
     /// sources, id-mapped trees) and may fill the seccomp cache.
-    fn new(cfg: &Config, opts: &CreateOptions) -> Result<(Plan, impl FnOnce(OwnedFd, Option<OwnedFd>) -> InitArgs)> {
+    fn new(cfg: &Config, opts: &CreateOptions) -> Result<(Plan, impl FnOnce(OwnedFd, Option<OwnedFd>, Option<PathBuf>) -> Result<InitArgs>)> {
         let linux = cfg.linux();
         let process = cfg.process();
         let terminal = process.terminal().unwrap_or(false);
@@ -159,7 +167,9 @@ impl Plan {
         // Everything the init needs, computed before the clone.
         let ns = crate::namespaces::Plan::new(linux)?;
         let new_cgroupns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
-        let exec = crate::process::ExecPlan::new(process, linux.personality().as_ref())?;
+        let mut exec = crate::process::ExecPlan::new(process, linux.personality().as_ref())?;
+        exec.add_env(&extra_env(opts))?;
+        let preserve_fds = opts.listen_fds + opts.preserve_fds;
         let caps = crate::capabilities::CapPlan::new(process.capabilities().as_ref())?;
         let lsm = crate::lsm::LsmPlan::new(process)?;
         no_pivot_allowed(opts, &ns, &caps)?;
@@ -183,7 +193,7 @@ impl Plan {
         sysctl.sort();
 
         let id = opts.id.to_string();
-        let (no_new_keyring, preserve_fds) = (opts.no_new_keyring, opts.preserve_fds);
+        let no_new_keyring = opts.no_new_keyring;
         let hostname = cfg.spec.hostname().clone().filter(|h| !h.is_empty());
         let domainname = cfg.spec.domainname().clone().filter(|h| !h.is_empty());
         let console_size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
@@ -192,7 +202,12 @@ impl Plan {
         let start_container_hooks = hooks.start_container().clone().unwrap_or_default();
         let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, devices, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj };
         let in_userns = rootfs.in_userns;
-        let init_args = move |fifo, console_socket| InitArgs {
+        let mut rootfs = rootfs;
+        let init_args = move |fifo, console_socket, notify_dir: Option<PathBuf>| {
+            if let Some(dir) = notify_dir {
+                add_notify_mount(&mut rootfs, &dir)?;
+            }
+            Ok(InitArgs {
             id,
             rootfs,
             process: ProcessArgs { exec, caps, seccomp, lsm, terminal, console_size, console_socket, preserve_fds, in_userns, cpu_affinity: None },
@@ -206,9 +221,38 @@ impl Plan {
             no_new_keyring,
             new_cgroupns,
             ns,
+        })
         };
         Ok((plan, init_args))
     }
+}
+
+/// What the runtime adds to the process's environment: NOTIFY_SOCKET and
+/// socket activation's LISTEN_FDS, as runc does.
+fn extra_env(opts: &CreateOptions) -> Vec<String> {
+    let mut env = Vec::new();
+    if opts.notify_socket.is_some() {
+        env.push(format!("NOTIFY_SOCKET={}", crate::notify::SOCKET_IN_CONTAINER));
+    }
+    if opts.listen_fds > 0 {
+        env.push(format!("LISTEN_FDS={}", opts.listen_fds));
+        env.push("LISTEN_PID=1".into());
+    }
+    env
+}
+
+/// The notify directory's bind mount, last of all (over any /run mount);
+/// in a user namespace its source is opened now, as the other binds were.
+fn add_notify_mount(rootfs: &mut RootfsPlan, container_dir: &Path) -> Result<()> {
+    let m = crate::notify::mount(container_dir);
+    if rootfs.in_userns {
+        let src = m.source().clone().unwrap_or_default();
+        let c = std::ffi::CString::new(src.as_os_str().as_encoded_bytes()).map_err(|_| Error::config("NOTIFY_SOCKET", "contains a NUL byte"))?;
+        rootfs.bind_sources.resize_with(rootfs.mounts.len(), || None);
+        rootfs.bind_sources.push(Some(sys::open_tree_clone(&c, false).ctx(|| format!("open {}", src.display()))?));
+    }
+    rootfs.mounts.push(m);
+    Ok(())
 }
 
 /// The compiled seccomp filter, if the config has one: from the cache when
@@ -257,6 +301,8 @@ struct Reserved {
     console_socket: Option<OwnedFd>,
     /// Our end of the console socket, when `run` relays a terminal.
     console_recv: Option<OwnedFd>,
+    /// The container's state directory when it gets a notify socket.
+    notify_dir: Option<PathBuf>,
 }
 
 /// Makes what the init needs before it exists, each piece in the undo guard
@@ -276,7 +322,15 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Re
     // fail after that, leaves its error there for `start` to read.
     let fifo = open_fd(&fifo_path, OFlag::O_RDWR | OFlag::O_NONBLOCK)?;
     let (console_socket, console_recv) = console_socket(opts.console_socket, plan.terminal)?;
-    Ok(Reserved { undo, fifo, console_socket, console_recv })
+    let notify_dir = match opts.notify_socket {
+        Some(_) => {
+            let d = undo.dir.as_ref().expect("set above").path.clone();
+            std::fs::DirBuilder::new().mode(0o755).create(d.join(crate::notify::DIR)).ctx(|| format!("create {}", d.join(crate::notify::DIR).display()))?;
+            Some(d)
+        }
+        None => None,
+    };
+    Ok(Reserved { undo, fifo, console_socket, console_recv, notify_dir })
 }
 
 /// The console socket: the caller's, or ours when `run` or `exec` relays a

@@ -47,10 +47,10 @@ impl Drop for Blocked {
     }
 }
 
-/// Waits for our child `pid` while forwarding signals to it and relaying
-/// its terminal (`console`, the pty master), then reaps it and returns its
-/// exit code.
-pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<&OwnedFd>, blocked: &Blocked) -> Result<i32> {
+/// Waits for our child `pid` while forwarding signals to it, relaying its
+/// terminal (`console`, the pty master) and passing on its READY
+/// (`notify`), then reaps it and returns its exit code.
+pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<&OwnedFd>, blocked: &Blocked, mut notify: Option<&crate::notify::Listener>) -> Result<i32> {
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let sfd = SignalFd::with_flags(&blocked.mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd".into())?;
     let _raw = console.map(|_| crate::tty::RawMode::new(std::io::stdin().as_fd()));
@@ -63,6 +63,10 @@ pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<&OwnedFd>, blocked: &Bloc
             libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
         ];
+        if let Some(l) = notify {
+            fds.push(libc::pollfd { fd: l.fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        let relayed = fds.len();
         if let Some(r) = &relay {
             for (fd, ev) in r.poll_set() {
                 fds.push(libc::pollfd { fd, events: ev, revents: 0 });
@@ -76,8 +80,13 @@ pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<&OwnedFd>, blocked: &Bloc
             }
             return Err(Error::io("poll", std::io::Error::last_os_error()));
         }
+        if let Some(l) = notify.filter(|_| fds[2].revents != 0) {
+            if l.forward_ready(pid.as_raw())? {
+                notify = None;
+            }
+        }
         if let Some(r) = relay.as_mut() {
-            for p in &fds[2..] {
+            for p in &fds[relayed..] {
                 if p.revents != 0 {
                     let _ = r.on_ready(p.fd, p.revents);
                 }

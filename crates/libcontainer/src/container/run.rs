@@ -1,6 +1,8 @@
 //! `run`: create and start in one go and, in the foreground, wait for the
 //! container while relaying signals and its terminal.
 
+use std::os::fd::AsFd;
+
 use super::create::{create, CreateOptions};
 use super::foreground::{self, Blocked};
 use super::start::start_locked;
@@ -14,13 +16,17 @@ use crate::state::Store;
 pub fn run(store: &Store, opts: &CreateOptions, keep: bool) -> Result<i32> {
     if !opts.foreground {
         let c = create(store, opts)?;
-        start_locked(&c.dir, &c.state)?;
+        let listener = start_locked(&c.dir, &c.state, opts.notify_socket)?;
+        drop(c.dir);
+        if let Some(l) = listener {
+            l.wait(c.pidfd.as_fd(), c.pid.as_raw())?;
+        }
         return Ok(0);
     }
     let blocked = Blocked::new()?;
     let result = (|| {
         let c = create(store, opts)?;
-        let r = start_locked(&c.dir, &c.state).and_then(|_| foreground::wait(c.pid, &c.pidfd, c.console.as_ref(), &blocked));
+        let r = start_locked(&c.dir, &c.state, opts.notify_socket).and_then(|notify| foreground::wait(c.pid, &c.pidfd, c.console.as_ref(), &blocked, notify.as_ref()));
         let dir = c.dir;
         let code = match r {
             Ok(code) => code,

@@ -11,14 +11,26 @@ use crate::error::{Context, Error, Result};
 use crate::state::{ContainerDir, State, Status, Store};
 use crate::sys;
 
-/// `start`: releases a created container's init and runs poststart hooks.
-pub fn start(store: &Store, id: &str) -> Result<()> {
+/// `start`: releases a created container's init and runs poststart hooks;
+/// with `notify` (the caller's NOTIFY_SOCKET), waits for the container's
+/// READY and passes it on.
+pub fn start(store: &Store, id: &str, notify: Option<&Path>) -> Result<()> {
     let dir = store.open(id)?;
     let st = dir.load()?;
-    start_locked(&dir, &st)
+    let listener = start_locked(&dir, &st, notify)?;
+    // Unlocked while it waits: the container may be killed meanwhile.
+    drop(dir);
+    if let Some(l) = listener {
+        if let Some(p) = init_pidfd(&st) {
+            l.wait(p.as_fd(), st.pid)?;
+        }
+    }
+    Ok(())
 }
 
-pub(super) fn start_locked(dir: &ContainerDir, st: &State) -> Result<()> {
+/// The release itself. Returns the notify listener (bound before the
+/// release, so no message is lost) for the caller to wait on.
+pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>) -> Result<Option<crate::notify::Listener>> {
     match st.status(&dir.path) {
         Status::Created => {}
         Status::Stopped => return Err(Error::BadState("cannot start a container that has stopped".into())),
@@ -33,6 +45,10 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State) -> Result<()> {
     };
     // SAFETY: `open` just returned this descriptor.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let listener = match notify {
+        Some(host) => crate::notify::Listener::bind(&dir.path, host)?,
+        None => None,
+    };
     // Opened before the release, so that an init dying right away is seen.
     let pidfd = init_pidfd(st);
     nix::unistd::write(&fd, b"0").ctx(|| "release the container init".into())?;
@@ -61,7 +77,7 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State) -> Result<()> {
     for w in crate::hooks::run_all_warn("poststart", &st.poststart, &json) {
         tracing::warn!("{w}");
     }
-    Ok(())
+    Ok(listener)
 }
 
 /// An init killed before execve leaves no message. execve closes the fifo a

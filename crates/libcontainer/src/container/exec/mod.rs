@@ -77,7 +77,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         child.disarm();
         return Ok(0);
     };
-    let code = foreground::wait(child.pid, &child.pidfd, child.console.as_ref(), &blocked);
+    let code = foreground::wait(child.pid, &child.pidfd, child.console.as_ref(), &blocked, None);
     child.disarm();
     code
 }
@@ -169,7 +169,7 @@ fn cgroup_dirs(dirs: &[PathBuf], wanted: &[String]) -> Result<Vec<PathBuf>> {
         }
         let mut matched = false;
         for (i, d) in dirs.iter().enumerate() {
-            if ctrls.as_ref().is_some_and(|c| !c.iter().any(|c| hierarchy_has(d, c))) {
+            if ctrls.as_ref().is_some_and(|c| !c.iter().any(|c| crate::cgroups::hierarchy_has(d, c))) {
                 continue;
             }
             let dir = d.join(rel);
@@ -184,12 +184,6 @@ fn cgroup_dirs(dirs: &[PathBuf], wanted: &[String]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
-}
-
-/// Whether the hierarchy `dir` is in (its directory under /sys/fs/cgroup,
-/// e.g. `cpu,cpuacct`) has controller `ctrl`.
-fn hierarchy_has(dir: &Path, ctrl: &str) -> bool {
-    dir.strip_prefix("/sys/fs/cgroup").ok().and_then(|r| r.components().next()).is_some_and(|c| c.as_os_str().to_string_lossy().split(',').any(|n| n == ctrl || n == format!("name={ctrl}")))
 }
 
 /// The exec'd process, killed (and reaped, if ours) unless disarmed.

@@ -1,0 +1,201 @@
+//! `linux.resources` written to the container's cgroup: through libcgroups,
+//! plus what it leaves out (v1 device rules and per-device block I/O
+//! weights, swap on a v2 host without it, controllers off the manager's path).
+
+use super::*;
+
+/// `linux.resources.unified` needs cgroup v2 (runc refuses it on v1 too).
+pub fn check_unified(res: Option<&LinuxResources>) -> Result<()> {
+    if res.and_then(|r| r.unified().as_ref()).is_some_and(|u| !u.is_empty()) && !is_v2() {
+        return Err(Error::config("linux.resources.unified", "cannot be used on a cgroup v1 host"));
+    }
+    Ok(())
+}
+
+/// Applies `linux.resources`. On cgroup v1 the device rules and the
+/// per-device block I/O weights are written here (libcgroups writes every
+/// rule as given, and no weight_device at all); the rest through libcgroups.
+pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &Path, dirs: &[PathBuf]) -> Result<()> {
+    let Some(resources) = resources else { return Ok(()) };
+    let v1 = !dirs.is_empty() && !is_v2();
+    let mut res = resources.clone();
+    let rules = if v1 { Some(crate::devices::CgroupV1Rules::from_rules(res.devices().as_deref().unwrap_or(&[]))?) } else { None };
+    if v1 {
+        res.set_devices(None);
+        apply_off_path(&mut res, path, dirs)?;
+    }
+    let opt = ControllerOpt { resources: &res, disable_oom_killer: res.memory().as_ref().and_then(|m| m.disable_oom_killer()).unwrap_or(false), oom_score_adj: None, freezer_state: None };
+    mgr.apply(&opt).map_err(|e| Error::Cgroup(format!("apply linux.resources to {}: {e}", path.display())))?;
+    if !v1 {
+        v2_no_swap(&res, dirs)?;
+    }
+    if let Some(rules) = rules {
+        for d in dirs.iter().filter(|d| is_devices(d)) {
+            for (file, line) in rules.writes() {
+                std::fs::write(d.join(file), &line).map_err(|e| Error::Cgroup(format!("linux.resources.devices: write {line:?} to {}: {}", d.join(file).display(), crate::error::strerror(&e))))?;
+            }
+        }
+        if let Some(d) = dirs.iter().find(|d| d.join("blkio.throttle.read_bps_device").exists()) {
+            write_blkio_weights(d, &res)?;
+        }
+    }
+    Ok(())
+}
+
+/// On cgroup v2 `memory.swap` equal to `memory.limit` means no swap at all
+/// (`memory.swap.max` 0, as runc writes it); libcgroups takes the 0 it
+/// computes for "leave unchanged" and writes nothing.
+pub(super) fn v2_no_swap(res: &LinuxResources, dirs: &[PathBuf]) -> Result<()> {
+    let Some(m) = res.memory() else { return Ok(()) };
+    match (m.limit(), m.swap()) {
+        (Some(l), Some(s)) if l > 0 && s == l => {}
+        _ => return Ok(()),
+    }
+    for d in dirs.iter().filter(|d| d.join("memory.swap.max").exists()) {
+        std::fs::write(d.join("memory.swap.max"), "0").map_err(|e| Error::Cgroup(format!("linux.resources.memory.swap: write \"0\" to {}: {}", d.join("memory.swap.max").display(), crate::error::strerror(&e))))?;
+    }
+    Ok(())
+}
+
+/// `blockIO.weightDevice` (and leaf weights) on cgroup v1, as runc writes
+/// them: to `blkio.weight_device` where the (CFQ) `blkio.weight` exists,
+/// else to BFQ's `blkio.bfq.weight_device`.
+pub(super) fn write_blkio_weights(d: &Path, res: &LinuxResources) -> Result<()> {
+    let Some(io) = res.block_io() else { return Ok(()) };
+    let file = if d.join("blkio.weight").exists() { "blkio.weight_device" } else { "blkio.bfq.weight_device" };
+    let write = |f: &str, v: String, field: &str| std::fs::write(d.join(f), &v).map_err(|e| Error::Cgroup(format!("{field}: write {v:?} to {}: {}", d.join(f).display(), crate::error::strerror(&e))));
+    if let Some(w) = io.leaf_weight().filter(|w| *w != 0) {
+        write("blkio.leaf_weight", w.to_string(), "linux.resources.blockIO.leafWeight")?;
+    }
+    for (i, wd) in io.weight_device().iter().flatten().enumerate() {
+        if let Some(w) = wd.weight().filter(|w| *w != 0) {
+            write(file, format!("{}:{} {w}", wd.major(), wd.minor()), &format!("linux.resources.blockIO.weightDevice[{i}].weight"))?;
+        }
+        if let Some(w) = wd.leaf_weight().filter(|w| *w != 0) {
+            write("blkio.leaf_weight_device", format!("{}:{} {w}", wd.major(), wd.minor()), &format!("linux.resources.blockIO.weightDevice[{i}].leafWeight"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The v1 hierarchies (controller name, directory) whose directory is not
+/// at the manager's path: with a relative cgroupsPath, where the runtime's
+/// own cgroups differ between hierarchies (runc places the container below
+/// each of them).
+pub(super) fn off_path(path: &Path, dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(r) = d.strip_prefix(ROOT) else { continue };
+        let mut c = r.components();
+        let Some(h) = c.next().and_then(|h| h.as_os_str().to_str()) else { continue };
+        if Path::new("/").join(c.as_path()) != path {
+            out.extend(h.split(',').map(|n| (n.to_string(), d.clone())));
+        }
+    }
+    out
+}
+
+/// libcgroups' v1 manager puts the container at one path in every
+/// hierarchy. The limits of a hierarchy at another path ([`off_path`]) are
+/// taken out of what it applies and written here: memory, pids, cpu and
+/// cpuset; any other is refused rather than misplaced.
+pub(super) fn apply_off_path(res: &mut LinuxResources, path: &Path, dirs: &[PathBuf]) -> Result<()> {
+    for (name, d) in off_path(path, dirs) {
+        let w = |f: &str, v: String| std::fs::write(d.join(f), &v).map_err(|e| Error::Cgroup(format!("linux.resources: write {v:?} to {}: {}", d.join(f).display(), crate::error::strerror(&e))));
+        match name.as_str() {
+            "memory" => {
+                let Some(m) = *res.memory() else { continue };
+                let files = [
+                    ("memory.limit_in_bytes", m.limit()),
+                    ("memory.memsw.limit_in_bytes", m.swap()),
+                    ("memory.soft_limit_in_bytes", m.reservation()),
+                    ("memory.kmem.limit_in_bytes", m.kernel()),
+                    ("memory.kmem.tcp.limit_in_bytes", m.kernel_tcp()),
+                ];
+                for (f, v) in files {
+                    if let Some(v) = v.filter(|v| *v != 0) {
+                        w(f, v.to_string())?;
+                    }
+                }
+                if let Some(v) = m.swappiness() {
+                    w("memory.swappiness", v.to_string())?;
+                }
+                if m.disable_oom_killer() == Some(true) {
+                    w("memory.oom_control", "1".into())?;
+                }
+                res.set_memory(None);
+            }
+            "pids" => {
+                if let Some(p) = *res.pids() {
+                    w("pids.max", if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
+                    res.set_pids(None);
+                }
+            }
+            "cpu" | "cpuset" => {
+                let Some(mut c) = res.cpu().clone() else { continue };
+                if name == "cpu" {
+                    let shares = c.shares().map(|v| ("cpu.shares", v.to_string()));
+                    let rest = [("cpu.cfs_period_us", c.period().map(|v| v.to_string())), ("cpu.cfs_quota_us", c.quota().map(|v| v.to_string())), ("cpu.rt_period_us", c.realtime_period().map(|v| v.to_string())), ("cpu.rt_runtime_us", c.realtime_runtime().map(|v| v.to_string()))];
+                    for (f, v) in shares.into_iter().chain(rest.into_iter().filter_map(|(f, v)| v.map(|v| (f, v)))) {
+                        w(f, v)?;
+                    }
+                    c.set_shares(None).set_period(None).set_quota(None).set_realtime_period(None).set_realtime_runtime(None);
+                } else {
+                    for (f, v) in [("cpuset.cpus", c.cpus().clone()), ("cpuset.mems", c.mems().clone())] {
+                        if let Some(v) = v.filter(|v| !v.is_empty()) {
+                            w(f, v)?;
+                        }
+                    }
+                    c.set_cpus(None).set_mems(None);
+                }
+                res.set_cpu(Some(c));
+            }
+            n => {
+                let set = match n {
+                    "blkio" => res.block_io().is_some(),
+                    "hugetlb" => res.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
+                    "net_cls" | "net_prio" => res.network().is_some(),
+                    _ => false,
+                };
+                if set {
+                    return Err(Error::Cgroup(format!("linux.resources: cannot apply the {n} limits: the runtime's own {n} cgroup is not at the same path as its devices cgroup; give linux.cgroupsPath as an absolute path")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `linux.resources` with the device rules every container needs appended
+/// (as runc does): mknod of anything, the standard character devices, ptys,
+/// and the devices of `linux.devices`.
+pub fn with_device_rules(res: Option<&LinuxResources>, devices: &[crate::devices::Device]) -> LinuxResources {
+    let mut res = res.cloned().unwrap_or_default();
+    let mut rules = res.devices().clone().unwrap_or_default();
+    let rule = |t: &str, major: i64, minor: i64, access: &str| {
+        let mut v = serde_json::json!({"allow": true, "type": t, "access": access});
+        if major >= 0 {
+            v["major"] = major.into();
+        }
+        if minor >= 0 {
+            v["minor"] = minor.into();
+        }
+        serde_json::from_value::<oci_spec::runtime::LinuxDeviceCgroup>(v).expect("valid rule")
+    };
+    rules.push(rule("c", -1, -1, "m"));
+    rules.push(rule("b", -1, -1, "m"));
+    for (ma, mi) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+        rules.push(rule("c", ma, mi, "rwm"));
+    }
+    rules.push(rule("c", 136, -1, "rwm"));
+    for d in devices {
+        let t = match d.kind {
+            libc::S_IFBLK => "b",
+            libc::S_IFIFO => continue,
+            _ => "c",
+        };
+        rules.push(rule(t, d.major as i64, d.minor as i64, "rwm"));
+    }
+    res.set_devices(Some(rules));
+    res
+}
