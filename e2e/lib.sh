@@ -119,6 +119,33 @@ runtime_ran() {
 	note "$# containers created by $RUNTIME ($n calls logged)"
 }
 
+# containerd_config DIR SOCK [PLUGIN...]: the start of a private containerd's
+# config (root, state, sockets below DIR; no debug or metrics listener; the
+# snapshotters this host lacks and the PLUGINs disabled)
+containerd_config() {
+	local d=$1 sock=$2 p list='"io.containerd.internal.v1.opt"'
+	shift 2
+	for p in "$@" io.containerd.snapshotter.v1.aufs io.containerd.snapshotter.v1.btrfs \
+		io.containerd.snapshotter.v1.devmapper io.containerd.snapshotter.v1.zfs \
+		io.containerd.tracing.processor.v1.otlp io.containerd.internal.v1.tracing; do
+		list+=", \"$p\""
+	done
+	cat <<EOF
+version = 2
+root = "$d/root"
+state = "$d/state"
+disabled_plugins = [$list]
+[grpc]
+  address = "$sock"
+[ttrpc]
+  address = "$sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+EOF
+}
+
 # ---------------------------------------------------------- process tools --
 
 # pids whose cmdline contains STRING (never this shell or its parents)

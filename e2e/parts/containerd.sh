@@ -34,23 +34,7 @@ trap cleanup EXIT
 
 s_daemon() {
 	mkdir -p "$D"/root "$D"/state "$D"/fifo "$D"/runc-root
-	cat >"$D/config.toml" <<EOF
-version = 2
-root = "$D/root"
-state = "$D/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-EOF
+	containerd_config "$D" "$SOCK" io.containerd.grpc.v1.cri >"$D/config.toml"
 	containerd --config "$D/config.toml" >"$D/containerd.log" 2>&1 &
 	CTRD_PID=$!
 	wait_for 20 ctr --address "$SOCK" version || { show "$(tail -n 20 "$D/containerd.log")"; fail "containerd did not come up"; return 1; }

@@ -36,22 +36,9 @@ trap cleanup EXIT
 
 s_daemon() {
 	mkdir -p "$D"/root "$D"/state "$D"/runc-root "$D"/cni-conf "$D"/cni-bin "$D/pods/pod-$E2E_TAG"
-	cat >"$D/config.toml" <<EOF
-version = 2
-root = "$D/root"
-state = "$D/state"
-disabled_plugins = ["io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
+	{
+		containerd_config "$D" "$SOCK"
+		cat <<EOF
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE"
   stream_server_address = "127.0.0.1"
@@ -74,6 +61,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt",
     bin_dir = "$D/cni-bin"
     conf_dir = "$D/cni-conf"
 EOF
+	} >"$D/config.toml"
 	mk_wrapper "$W"
 	containerd --config "$D/config.toml" >"$D/containerd.log" 2>&1 &
 	CTRD_PID=$!

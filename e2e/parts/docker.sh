@@ -15,13 +15,19 @@ W=$D/bin/$(basename "$RUNTIME")
 IMAGE=e2e-busybox:$E2E_TAG
 CG_PARENT=/e2e-docker-$E2E_TAG
 DOCKERD_PID=
-DET=
 # dockerd writes its trust key there if it is missing: removed at the end then
 KEY_JSON_EXISTED=$([ -e /etc/docker/key.json ] && echo 1)
 
 dk() { t /usr/bin/docker -H "unix://$SOCK" "$@"; }
 # docker run with a --cidfile (cid.*), so that every container's id is known
 dk_run() { dk run --cidfile "$(mktemp -u "$D/cid.XXXXXX")" "$@"; }
+CLI_NAME=docker
+UPDATE_ARGS="--memory 96m --memory-swap 96m"
+cli() { dk "$@"; }
+cli_run() { dk_run "$@"; }
+cli_tty() { run_tty /usr/bin/docker -H "unix://$SOCK" "$@"; }
+cli_tty_run() { cli_tty run --cidfile "$(mktemp -u "$D/cid.XXXXXX")" "$@"; }
+. "$(dirname "$0")/cli-common.sh"
 
 cleanup() {
 	if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
@@ -53,16 +59,6 @@ s_daemon() {
 	note "dockerd $(dk version --format '{{.Server.Version}}') pid $DOCKERD_PID, runtime $RT_NAME=$W, image loaded"
 }
 
-s_run() {
-	local out rc
-	out=$(dk_run --rm "$IMAGE" sh -c 'echo hello-e2e; exit 3' 2>&1)
-	rc=$?
-	show "$out"
-	expect_line "output" "$out" hello-e2e || return 1
-	expect_eq "exit code" "$rc" 3 || return 1
-	note "output, exit code 3"
-}
-
 # exit_code WANT REGEX CMD...: `docker run` fails with WANT, and its error
 # (the runtime's, which decides the code) matches REGEX
 exit_code() {
@@ -80,45 +76,6 @@ s_127_abs() { exit_code 127 '/no/such/file.*no such file or directory' "$IMAGE" 
 s_126() { exit_code 126 '/etc/passwd.*permission denied' "$IMAGE" /etc/passwd; }
 # an RLIMIT_NOFILE above fs.nr_open: setrlimit fails in the runtime (EPERM)
 s_125() { exit_code 125 'rlimit.*operation not permitted' --ulimit "nofile=$(($(cat /proc/sys/fs/nr_open) + 1))" "$IMAGE" true; }
-
-s_tty() {
-	local out rc
-	out=$(run_tty /usr/bin/docker -H "unix://$SOCK" run --cidfile "$(mktemp -u "$D/cid.XXXXXX")" --rm -it "$IMAGE" sh -c '[ -t 0 ] && [ -t 1 ] && echo tty-ok; exit 4')
-	rc=$?
-	show "$out"
-	expect_end "output" "$out" tty-ok || return 1
-	expect_eq "exit code" "$rc" 4 || return 1
-	note "a terminal inside, exit code 4"
-}
-
-DET_PID=
-s_detached() {
-	local out
-	out=$(dk_run -d "$IMAGE" sh -c 'trap "exit 0" TERM; while :; do sleep 0.2; done' 2>&1) || { show "$out"; fail "run -d: $out"; return 1; }
-	DET=$(printf '%s' "$out" | tail -n1)
-	expect_eq "status" "$(dk inspect -f '{{.State.Status}}' "$DET")" running || return 1
-	DET_PID=$(dk inspect -f '{{.State.Pid}}' "$DET")
-	[ -n "$DET_PID" ] && [ "$DET_PID" != 0 ] && grep -q "$CG_PARENT/$DET" "/proc/$DET_PID/cgroup" ||
-		{ fail "pid '$DET_PID' is not in cgroup $CG_PARENT/$DET"; return 1; }
-	note "running, pid $DET_PID in $CG_PARENT/${DET:0:12}"
-}
-need_det() { [ -n "$DET_PID" ] || { fail "no detached container (run -d failed)"; return 1; }; }
-
-s_exec() {
-	need_det || return 1
-	local out rc
-	out=$(dk exec "$DET" sh -c 'echo exec-ok; exit 5' 2>&1)
-	rc=$?
-	show "$out"
-	expect_line "exec output" "$out" exec-ok || return 1
-	expect_eq "exec exit code" "$rc" 5 || return 1
-	out=$(run_tty /usr/bin/docker -H "unix://$SOCK" exec -it -u 65534 "$DET" sh -c '[ -t 1 ] && echo "tty uid=$(id -u)"')
-	rc=$?
-	show "$out"
-	expect_end "exec -it -u output" "$out" "tty uid=65534" || return 1
-	expect_eq "exec -it exit code" "$rc" 0 || return 1
-	note "output, exit code 5; -it -u 65534 gets a terminal as uid 65534"
-}
 
 s_top() {
 	need_det || return 1
@@ -138,36 +95,6 @@ s_pause() {
 	out=$(dk unpause "$DET" 2>&1) || { show "$out"; fail "unpause: $out"; return 1; }
 	expect_eq "status after unpause" "$(dk inspect -f '{{.State.Status}}' "$DET")" running || return 1
 	note "paused (frozen), then running"
-}
-
-s_update() {
-	need_det || return 1
-	local out
-	out=$(dk update --memory 96m --memory-swap 96m "$DET" 2>&1) || { show "$out"; fail "update: $out"; return 1; }
-	out=$(dk exec "$DET" cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>&1)
-	expect_eq "memory.limit_in_bytes after update" "$out" 100663296 || return 1
-	note "96 MiB after docker update"
-}
-
-s_stop() {
-	need_det || return 1
-	local out
-	out=$(dk stop -t 10 "$DET" 2>&1) || { show "$out"; fail "stop: $out"; return 1; }
-	expect_eq "status after stop" "$(dk inspect -f '{{.State.Status}}' "$DET")" exited || return 1
-	expect_eq "exit code (SIGTERM trapped)" "$(dk inspect -f '{{.State.ExitCode}}' "$DET")" 0 || return 1
-	out=$(dk rm "$DET" 2>&1) || { show "$out"; fail "rm: $out"; return 1; }
-	note "stopped by SIGTERM (exit 0), removed"
-}
-
-s_resources() {
-	local out rc
-	out=$(dk_run --rm --memory 64m --pids-limit 33 --cpus 0.5 "$IMAGE" \
-		cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>&1)
-	rc=$?
-	show "$out"
-	expect_eq "exit code" "$rc" 0 || return 1
-	expect_eq "memory, pids, cfs quota inside" "$(printf '%s' "$out" | tr '\n' ' ')" "67108864 33 50000" || return 1
-	note "--memory 64m, --pids-limit 33, --cpus 0.5 seen in the cgroup"
 }
 
 s_runtime() { runtime_ran "$W" $(for f in "$D"/cid.*; do [ -s "$f" ] && echo "$(cat "$f")"; done); }

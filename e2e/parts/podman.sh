@@ -12,7 +12,6 @@ D=$PART_DIR
 W=$D/bin/$(basename "$RUNTIME")
 IMAGE=docker.io/library/e2e-busybox:$E2E_TAG
 CG_PARENT=/e2e-podman-$E2E_TAG
-DET=
 export CONTAINERS_CONF=$D/containers.conf
 
 pm() {
@@ -20,10 +19,18 @@ pm() {
 		--cgroup-manager cgroupfs --events-backend file --network-config-dir "$D/net" \
 		--runtime "$W" "$@"
 }
-# podman run in the pod's cgroup parent, no network unless asked
-pm_run() { pm run --cgroup-parent "$CG_PARENT" "$@"; }
-PM_TTY=(podman --root "$D/root" --runroot "$D/runroot" --tmpdir "$D/tmp" --storage-driver overlay
-	--cgroup-manager cgroupfs --events-backend file --network-config-dir "$D/net" --runtime "$W")
+# podman run in the part's cgroup parent, without a network
+pm_run() { pm run --cgroup-parent "$CG_PARENT" --network none "$@"; }
+CLI_NAME=podman
+UPDATE_ARGS="--memory 96m"
+cli() { pm "$@"; }
+cli_run() { pm_run "$@"; }
+cli_tty() {
+	run_tty podman --root "$D/root" --runroot "$D/runroot" --tmpdir "$D/tmp" --storage-driver overlay \
+		--cgroup-manager cgroupfs --events-backend file --network-config-dir "$D/net" --runtime "$W" "$@"
+}
+cli_tty_run() { cli_tty run --cgroup-parent "$CG_PARENT" --network none "$@"; }
+. "$(dirname "$0")/cli-common.sh"
 
 # conmon, slirp4netns, rootlessport and podman's exit command mention our dirs
 ours_running() { pids_matching "$D/"; }
@@ -66,92 +73,9 @@ EOF
 	note "podman $(podman --version | awk '{print $3}'), runtime $W, image loaded"
 }
 
-s_run() {
-	local out rc
-	out=$(pm_run --rm --network none "$IMAGE" sh -c 'echo hello-e2e; exit 3' 2>&1)
-	rc=$?
-	show "$out"
-	expect_line "output" "$out" hello-e2e || return 1
-	expect_eq "exit code" "$rc" 3 || return 1
-	note "output, exit code 3"
-}
-
-# Podman attaches to the terminal after the container has started: what a
-# process writes at once can be lost (with runc as well), hence the sleeps.
-s_tty() {
-	local out rc
-	out=$(run_tty "${PM_TTY[@]}" run --cgroup-parent "$CG_PARENT" --rm -it --network none "$IMAGE" \
-		sh -c 'sleep 0.5; [ -t 0 ] && [ -t 1 ] && echo tty-ok; exit 4')
-	rc=$?
-	show "$out"
-	expect_end "output" "$out" tty-ok || return 1
-	expect_eq "exit code" "$rc" 4 || return 1
-	note "a terminal inside, exit code 4"
-}
-
-DET_PID=
-s_detached() {
-	local out
-	out=$(pm_run -d --network none --name "det-$E2E_TAG" "$IMAGE" sh -c 'trap "exit 0" TERM; while :; do sleep 0.2; done' 2>&1) ||
-		{ show "$out"; fail "run -d: $out"; return 1; }
-	DET=$(printf '%s' "$out" | tail -n1)
-	expect_eq "status" "$(pm inspect -f '{{.State.Status}}' "$DET")" running || return 1
-	DET_PID=$(pm inspect -f '{{.State.Pid}}' "$DET")
-	grep -q "$CG_PARENT/" "/proc/$DET_PID/cgroup" 2>/dev/null || { fail "pid '$DET_PID' not below $CG_PARENT"; return 1; }
-	note "running, pid $DET_PID"
-}
-need_det() { [ -n "$DET_PID" ] || { fail "no detached container (run -d failed)"; return 1; }; }
-
-s_exec() {
-	need_det || return 1
-	local out rc
-	out=$(pm exec "$DET" sh -c 'echo exec-ok; exit 5' 2>&1)
-	rc=$?
-	show "$out"
-	expect_line "exec output" "$out" exec-ok || return 1
-	expect_eq "exec exit code" "$rc" 5 || return 1
-	out=$(run_tty "${PM_TTY[@]}" exec -it -u 65534 "$DET" sh -c 'sleep 0.5; [ -t 1 ] && echo "tty uid=$(id -u)"')
-	rc=$?
-	show "$out"
-	expect_end "exec -it -u output" "$out" "tty uid=65534" || return 1
-	expect_eq "exec -it exit code" "$rc" 0 || return 1
-	note "output, exit code 5; -it -u 65534 gets a terminal as uid 65534"
-}
-
-s_update() {
-	need_det || return 1
-	local out
-	out=$(pm update --memory 96m "$DET" 2>&1) || { show "$out"; fail "update: $(printf '%s' "$out" | tail -n1)"; return 1; }
-	out=$(pm exec "$DET" cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>&1)
-	expect_eq "memory.limit_in_bytes after update" "$out" 100663296 || return 1
-	note "96 MiB after podman update"
-}
-
-s_stop() {
-	need_det || return 1
-	local out
-	out=$(pm stop -t 10 "$DET" 2>&1) || { show "$out"; fail "stop: $out"; return 1; }
-	expect_eq "status after stop" "$(pm inspect -f '{{.State.Status}}' "$DET")" exited || return 1
-	expect_eq "exit code (SIGTERM trapped)" "$(pm inspect -f '{{.State.ExitCode}}' "$DET")" 0 || return 1
-	out=$(pm rm "$DET" 2>&1) || { show "$out"; fail "rm: $out"; return 1; }
-	pm container exists "$DET" && { fail "still exists after rm"; return 1; }
-	note "stopped by SIGTERM (exit 0), removed"
-}
-
-s_resources() {
-	local out rc
-	out=$(pm_run --rm --network none --memory 64m --pids-limit 33 --cpus 0.5 "$IMAGE" \
-		cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>&1)
-	rc=$?
-	show "$out"
-	expect_eq "exit code" "$rc" 0 || return 1
-	expect_eq "memory, pids, cfs quota inside" "$(printf '%s' "$out" | tr '\n' ' ')" "67108864 33 50000" || return 1
-	note "--memory 64m, --pids-limit 33, --cpus 0.5 seen in the cgroup"
-}
-
 s_cap_drop() {
 	local out rc eff
-	out=$(pm_run --rm --network none --cap-drop CHOWN "$IMAGE" sh -c 'grep CapEff /proc/self/status; touch /tmp/f; chown 1 /tmp/f && echo chown-ok || echo chown-denied' 2>&1)
+	out=$(pm_run --rm --cap-drop CHOWN "$IMAGE" sh -c 'grep CapEff /proc/self/status; touch /tmp/f; chown 1 /tmp/f && echo chown-ok || echo chown-denied' 2>&1)
 	rc=$?
 	show "$out"
 	expect_eq "exit code" "$rc" 0 || return 1
@@ -164,7 +88,7 @@ s_cap_drop() {
 
 s_read_only() {
 	local out rc
-	out=$(pm_run --rm --network none --read-only "$IMAGE" sh -c 'touch /x 2>&1; touch /tmp/y && echo tmp-ok' 2>&1)
+	out=$(pm_run --rm --read-only "$IMAGE" sh -c 'touch /x 2>&1; touch /tmp/y && echo tmp-ok' 2>&1)
 	rc=$?
 	show "$out"
 	expect_eq "exit code" "$rc" 0 || return 1
@@ -175,7 +99,7 @@ s_read_only() {
 
 s_user() {
 	local out rc
-	out=$(pm_run --rm --network none --user 65534:65534 "$IMAGE" sh -c 'echo "uid=$(id -u) gid=$(id -g)"' 2>&1)
+	out=$(pm_run --rm --user 65534:65534 "$IMAGE" sh -c 'echo "uid=$(id -u) gid=$(id -g)"' 2>&1)
 	rc=$?
 	show "$out"
 	expect_eq "exit code" "$rc" 0 || return 1
@@ -187,7 +111,7 @@ s_port() {
 	local port out body id
 	port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	echo "e2e-port-$E2E_TAG" >"$D/index.html"
-	out=$(pm_run -d --network slirp4netns -p "127.0.0.1:$port:8080" -v "$D/index.html:/www/index.html:ro" \
+	out=$(pm run --cgroup-parent "$CG_PARENT" -d --network slirp4netns -p "127.0.0.1:$port:8080" -v "$D/index.html:/www/index.html:ro" \
 		"$IMAGE" httpd -f -p 8080 -h /www 2>&1) || { show "$out"; fail "run -d -p: $out"; return 1; }
 	id=$(printf '%s' "$out" | tail -n1)
 	body=
