@@ -262,3 +262,35 @@ fn rootless_web_server_on_loopback() {
     let body = fetched.unwrap_or_else(|e| panic!("{e}"));
     assert!(body.contains("hello from a rootless skiff container"), "{body}");
 }
+
+/// With a cgroup systemd delegated to the user (a `Delegate=yes` unit of
+/// the user's manager), the limits apply — in the VM, where systemd is
+/// PID 1 (`just vm-tests`); SKIPPED elsewhere.
+#[test]
+fn rootless_limits_apply_in_a_delegated_cgroup() {
+    let r = rootless_env!("rl-delegated");
+    let systemd = fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd") && Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if !systemd {
+        return skip_message("SKIPPED rootless_limits_apply_in_a_delegated_cgroup: needs systemd as PID 1 on cgroup v2\n");
+    }
+    let unit = format!("user@{}.service", r.uid);
+    Command::new("loginctl").args(["enable-linger", USER]).status().unwrap();
+    assert!(wait_until(Duration::from_secs(60), || Command::new("systemctl").args(["is-active", "--quiet", &unit]).status().is_ok_and(|s| s.success())), "{unit} did not start");
+    let id = r.env.id.clone();
+    r.spec(|c| {
+        c["linux"]["cgroupsPath"] = json!(format!("rl-{id}"));
+        c["linux"]["resources"] = json!({"memory": {"limit": 33554432}, "pids": {"limit": 20}});
+        c["process"]["args"] = json!(["sh", "-c", "cat /proc/self/cgroup /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"]);
+        c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "cgroup");
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup"}));
+    });
+    let mut cmd = Command::new("systemd-run");
+    cmd.args(["--user", "-M", &format!("{USER}@"), "--wait", "--pipe", "--quiet", "-p", "Delegate=yes", "--working-directory"]).arg(&r.env.bundle);
+    cmd.arg("--").arg(runtime_bin()).args(["run", &id]);
+    let out = r.env.run_cmd(cmd);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first().copied(), Some("0::/"), "not in a cgroup namespace of its own cgroup: {}", out.describe());
+    assert!(lines.contains(&"33554432") && lines.contains(&"20"), "the limits are not applied: {}", out.describe());
+    let _ = Command::new("loginctl").args(["disable-linger", USER]).status();
+}

@@ -54,6 +54,9 @@ pub struct CreateOptions<'a> {
     /// the `preserve_fds` ones): the process gets them with LISTEN_FDS=n and
     /// LISTEN_PID=1, as with runc.
     pub listen_fds: u32,
+    /// Rootless (runc's `--rootless`): the container gets a cgroup only
+    /// where the user has been delegated one.
+    pub rootless: bool,
 }
 
 /// A container created by [`create`].
@@ -237,7 +240,7 @@ impl Plan {
 /// delegated one (as runc's `--rootless auto`): without, a config that
 /// asks for limits is refused, and one that does not runs without.
 fn rootless_without_cgroup(linux: &oci_spec::runtime::Linux, opts: &CreateOptions, dirs: &[(String, PathBuf)]) -> Result<bool> {
-    if nix::unistd::geteuid().is_root() || opts.systemd_cgroup || crate::cgroups::delegated(dirs) {
+    if !opts.rootless || opts.systemd_cgroup || crate::cgroups::delegated(dirs) {
         return Ok(false);
     }
     if crate::cgroups::requests_limits(linux.resources().as_ref()) {
@@ -491,7 +494,15 @@ fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan
     let pid = Pid::from_raw(st.pid);
     // A failure here may stem from the init having died: prefer its error.
     let or_child = |e: Error| chan.pending_error().map(Error::Init).unwrap_or(e);
-    let resources = crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices);
+    let resources = if opts.rootless {
+        // An unprivileged user can neither load the v2 device program nor
+        // write v1 device rules; its devices are binds of the host's anyway.
+        let mut r = cfg.linux().resources().clone().unwrap_or_default();
+        r.set_devices(None);
+        r
+    } else {
+        crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices)
+    };
     let v1 = !opts.systemd_cgroup && !crate::cgroups::is_v2();
     let early_release = v1 && plan.hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
     if v1 {
