@@ -53,13 +53,15 @@ install-check:
 demo: release
     scripts/demo.sh {{skiff_release}}
 
-# The whole test suite: unit + integration tests, OCI conformance, containerd end to end (as root)
+# The whole test suite: unit + integration tests (and, in the cgroup-v2 VM, the LSM and
+# linux.resources ones: ~2 min each), OCI conformance, containerd end to end (as root)
 test: debug
     cargo test --workspace -- --test-threads=4
     scripts/install-check.sh
     RUNTIME={{skiff}} scripts/conformance.sh
     RUNTIME={{skiff}} SMOKE_EXEC=0 scripts/containerd-smoke.sh
     scripts/lsm-vm.sh
+    scripts/resources-vm.sh
     just conformance-v2-ci
 
 # Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)
