@@ -5,7 +5,7 @@
 //! one-line refusal must name — with nothing left behind either way.
 //!
 //! The cgroup v2 expectations run in the throw-away v2 VM
-//! (`scripts/resources-vm.sh`, part of `just test`).
+//! (`scripts/vm-test.sh --strict resources`, part of `just test`'s `vm-tests`).
 
 use serde_json::Value;
 use skiff_integration_tests::*;
