@@ -128,6 +128,27 @@ fn cg_err(what: &str, d: &Path, e: &std::io::Error) -> Error {
     Error::Cgroup(format!("{what} {}: {}", d.display(), crate::error::strerror(e)))
 }
 
+/// Rootless: whether this user may make the container's cgroup, i.e. has
+/// been delegated the subtree it goes in (the nearest existing directory
+/// of each path writable, and an existing one's `cgroup.procs`).
+pub fn delegated(dirs: &[(String, PathBuf)]) -> bool {
+    use nix::unistd::{access, AccessFlags};
+    dirs.iter().all(|(_, d)| {
+        let Some(base) = d.ancestors().find(|a| a.exists()) else { return false };
+        access(base, AccessFlags::W_OK).is_ok() && (base != d.as_path() || access(&d.join("cgroup.procs"), AccessFlags::W_OK).is_ok())
+    })
+}
+
+/// Whether `linux.resources` asks for any limit (device rules aside, which
+/// a rootless container cannot have anyway).
+pub fn requests_limits(res: Option<&LinuxResources>) -> bool {
+    let Some(r) = res else { return false };
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    let Some(o) = v.as_object_mut() else { return false };
+    o.remove("devices");
+    o.values().any(|x| !(x.is_null() || x.as_object().is_some_and(|m| m.values().all(|y| y.is_null())) || x.as_array().is_some_and(|a| a.is_empty())))
+}
+
 /// Before anything is created (as runc): a frozen existing cgroup is
 /// refused — the init would freeze in it and `create` never return — and a
 /// non-empty one gets runc's warning. Returns the processes already in it
