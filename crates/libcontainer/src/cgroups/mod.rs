@@ -20,12 +20,14 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::error::{Error, Result};
 
+mod check;
 mod freezer;
 mod owned;
 mod resources;
 
 pub use freezer::{is_frozen, set_frozen, thaw};
 pub use owned::{Owned, Scope};
+pub use check::{check, has_controller};
 pub use resources::{apply, check_unified, with_device_rules};
 use freezer::freeze_v1;
 use owned::read_pids;

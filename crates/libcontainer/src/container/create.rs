@@ -187,7 +187,7 @@ impl Plan {
         }
         let hooks = cfg.spec.hooks().clone().unwrap_or_default();
         let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), opts.id, opts.systemd_cgroup)?;
-        crate::cgroups::check_unified(linux.resources().as_ref())?;
+        crate::cgroups::check(linux.resources().as_ref())?;
         let cgroup_dirs = crate::cgroups::container_dirs(&cgroup_path, opts.systemd_cgroup);
         let no_cgroup = rootless_without_cgroup(linux, opts, &cgroup_dirs)?;
         let cgroup_dirs = if no_cgroup { Vec::new() } else { cgroup_dirs };
