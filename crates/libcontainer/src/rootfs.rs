@@ -545,7 +545,18 @@ fn mount_cgroup(root: &Root, plan: &RootfsPlan, dest: &Path, target: &OwnedFd, f
     let ro = flags.contains(MsFlags::MS_RDONLY);
     if crate::cgroups::is_v2() {
         if plan.new_cgroupns {
-            do_mount(Some("cgroup2"), target, Some("cgroup2"), flags, None).ctx(|| "mount cgroup2".into())?;
+            match do_mount(Some("cgroup2"), target, Some("cgroup2"), flags, None) {
+                // The host's cgroup2 is already there (under a bound /sys): the
+                // kernel refuses the same filesystem twice on one mount point,
+                // and that copy is locked in a user namespace. A tmpfs between
+                // the two covers it; the namespace's own goes on top.
+                Err(nix::errno::Errno::EBUSY) => {
+                    do_mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755")).ctx(|| format!("cover the host's cgroup2 at {}", dest.display()))?;
+                    let t = root.resolve(dest).ctx(|| "reopen cgroup mount".into())?;
+                    do_mount(Some("cgroup2"), &t, Some("cgroup2"), flags, None).ctx(|| "mount cgroup2".into())?;
+                }
+                r => r.ctx(|| "mount cgroup2".into())?,
+            }
         } else if let Some((_, dir)) = plan.cgroup_dirs.iter().find(|(n, _)| n.is_empty()) {
             do_mount(dir.to_str(), target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None).ctx(|| format!("bind {}", dir.display()))?;
             if ro {

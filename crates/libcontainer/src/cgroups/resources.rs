@@ -31,7 +31,16 @@ pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &
     }
     check_before_update(&res, dirs)?;
     let opt = ControllerOpt { resources: &res, disable_oom_killer: res.memory().as_ref().and_then(|m| m.disable_oom_killer()).unwrap_or(false), oom_score_adj: None, freezer_state: None };
-    mgr.apply(&opt).map_err(|e| Error::Cgroup(format!("apply linux.resources to {}: {e}", path.display())))?;
+    match mgr.apply(&opt) {
+        Ok(()) => {}
+        // libcgroups loads the v2 device program last but for `unified`; an
+        // unprivileged user cannot load one (its devices are binds of the
+        // host's nodes anyway; `unified` is refused rootless by create).
+        Err(libcgroups::common::AnyManagerError::V2(libcgroups::v2::manager::V2ManagerError::DevicesController(e))) if !nix::unistd::geteuid().is_root() => {
+            tracing::debug!("rootless: no device program ({e})");
+        }
+        Err(e) => return Err(Error::Cgroup(format!("apply linux.resources to {}: {e}", path.display()))),
+    }
     if !v1 {
         v2_no_swap(&res, dirs)?;
     }

@@ -240,6 +240,10 @@ impl Plan {
 /// delegated one (as runc's `--rootless auto`): without, a config that
 /// asks for limits is refused, and one that does not runs without.
 fn rootless_without_cgroup(linux: &oci_spec::runtime::Linux, opts: &CreateOptions, dirs: &[(String, PathBuf)]) -> Result<bool> {
+    let unified = linux.resources().as_ref().and_then(|r| r.unified().as_ref()).is_some_and(|u| !u.is_empty());
+    if opts.rootless && unified && !nix::unistd::geteuid().is_root() {
+        return Err(Error::config("linux.resources.unified", "cannot be applied by an unprivileged user (libcgroups writes it after the device program, which needs privileges)"));
+    }
     if !opts.rootless || opts.systemd_cgroup || crate::cgroups::delegated(dirs) {
         return Ok(false);
     }
