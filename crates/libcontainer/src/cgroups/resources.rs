@@ -19,7 +19,8 @@ pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &
     let Some(resources) = resources else { return Ok(()) };
     let v1 = !dirs.is_empty() && !is_v2();
     let mut res = resources.clone();
-    let rules = if v1 { Some(crate::devices::CgroupV1Rules::from_rules(res.devices().as_deref().unwrap_or(&[]))?) } else { None };
+    // No device rules (`update` on v1): the cgroup's are left as they are.
+    let rules = if v1 && res.devices().is_some() { Some(crate::devices::CgroupV1Rules::from_rules(res.devices().as_deref().unwrap_or(&[]))?) } else { None };
     if v1 {
         res.set_devices(None);
         apply_off_path(&mut res, path, dirs)?;
