@@ -61,6 +61,11 @@ test: debug
     RUNTIME={{skiff}} SMOKE_EXEC=0 scripts/containerd-smoke.sh
     scripts/lsm-vm.sh
     just conformance-v2-ci
+    scripts/update-events-vm.sh
+
+# update/events integration tests on a pure cgroup-v2 host (a throw-away VM, ~2 min; part of `just test`)
+update-events-v2: debug
+    scripts/update-events-vm.sh
 
 # Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)
 upstream-config:
