@@ -53,19 +53,25 @@ install-check:
 demo: release
     scripts/demo.sh {{skiff_release}}
 
-# The whole test suite: unit + integration tests, OCI conformance, containerd end to end (as root)
+# The whole test suite: unit + integration tests, OCI conformance, end to end with the real callers (as root)
 test: debug
     cargo test --workspace -- --test-threads=4
     scripts/install-check.sh
     RUNTIME={{skiff}} scripts/conformance.sh
-    RUNTIME={{skiff}} SMOKE_EXEC=0 scripts/containerd-smoke.sh
+    RUNTIME={{skiff}} e2e/run.sh
     scripts/lsm-vm.sh
+    just vm-tests
     just conformance-v2-ci
-    scripts/update-events-vm.sh
 
-# update/events integration tests on a pure cgroup-v2 host (a throw-away VM, ~2 min; part of `just test`)
-update-events-v2: debug
-    scripts/update-events-vm.sh
+# Integration tests that need a cgroup-v2 host or systemd, in the VM of
+# ../shared/tools/vm-run.sh (part of `just test`): exec, the cgroup tests,
+# update/events (~2 min), and the systemd driver against a real systemd
+# (there it must not skip)
+vm-tests: debug
+    scripts/vm-test.sh exec
+    scripts/vm-test.sh cgroups
+    scripts/vm-test.sh --strict update_events
+    scripts/vm-test.sh --systemd --strict systemd
 
 # Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)
 upstream-config:
@@ -75,9 +81,17 @@ upstream-config:
 conformance: debug
     RUNTIME=${RUNTIME:-{{skiff}}} scripts/conformance.sh
 
-# containerd + ctr end to end (`exec` is not implemented yet: SMOKE_EXEC=0)
+# containerd 1.6 + ctr, its CRI plugin (driven as the kubelet does), dockerd 20.10
+# and Podman 4.3, each with the runtime under test; prints the client x scenario
+# table. PARTS: some of "containerd cri docker podman"; E2E_EXPECTED=FILE lists
+# rows expected to fail (docs/compatibility.md, "End to end with the real callers").
+# End to end with the real callers (RUNTIME=/usr/sbin/runc to test another runtime)
+e2e PARTS="": debug
+    RUNTIME=${RUNTIME:-{{skiff}}} e2e/run.sh {{PARTS}}
+
+# containerd + ctr, the quick check (`just e2e` covers it and more)
 containerd-smoke: debug
-    RUNTIME=${RUNTIME:-{{skiff}}} SMOKE_EXEC=${SMOKE_EXEC:-0} scripts/containerd-smoke.sh
+    RUNTIME=${RUNTIME:-{{skiff}}} SMOKE_EXEC=${SMOKE_EXEC:-1} python3 e2e/subreaper.py scripts/containerd-smoke.sh
 
 # skiff vs crun vs runc: run latency, delete -f latency and peak RSS (docs/benchmarks.md)
 bench: release

@@ -3,6 +3,9 @@
 #
 #   RUNTIME=/path/to/runtime scripts/containerd-smoke.sh
 #
+# The quick containerd check; e2e/run.sh (`just e2e`) is the whole end-to-end
+# suite (containerd + ctr, the CRI plugin, dockerd, Podman), which `just test` runs.
+#
 # Builds a busybox OCI image locally (no registry access), starts a private
 # containerd (own root, state and socket under a temp dir, CRI disabled) and
 # drives the runtime through `ctr` + the io.containerd.runc.v2 shim with
@@ -155,99 +158,9 @@ else
 	die "mk-rootfs.sh failed"
 fi
 
-case $(uname -m) in
-	x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; armv7l) arch=arm ;;
-	ppc64le) arch=ppc64le ;; s390x) arch=s390x ;; riscv64) arch=riscv64 ;;
-	*) arch=$(uname -m) ;;
-esac
-
-# Writes an OCI image layout (oci-layout, index.json, blobs/sha256/*) as a
-# tarball: one gzip layer from the rootfs, an image config and a manifest.
-if python3 - "$TMP/rootfs" "$TMP/image.tar" "$IMAGE" "$arch" >"$TMP/mk-image.log" 2>&1 <<'PY'
-import gzip, hashlib, io, json, os, sys, tarfile
-
-rootfs, out, name, arch = sys.argv[1:5]
-
-def add_dir_tree(tf, root):
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for n in sorted(dirnames) + sorted(filenames):
-            full = os.path.join(dirpath, n)
-            arc = os.path.relpath(full, root)
-            ti = tf.gettarinfo(full, arcname=arc)
-            ti.uid = ti.gid = 0
-            ti.uname = ti.gname = "root"
-            ti.mtime = 0
-            if ti.isreg():
-                with open(full, "rb") as f:
-                    tf.addfile(ti, f)
-            else:
-                tf.addfile(ti)
-
-raw = io.BytesIO()
-with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
-    add_dir_tree(tf, rootfs)
-layer_tar = raw.getvalue()
-diff_id = "sha256:" + hashlib.sha256(layer_tar).hexdigest()
-gz = io.BytesIO()
-with gzip.GzipFile(fileobj=gz, mode="wb", mtime=0) as g:
-    g.write(layer_tar)
-layer_gz = gz.getvalue()
-
-blobs = {}
-def blob(data):
-    d = hashlib.sha256(data).hexdigest()
-    blobs[d] = data
-    return {"digest": "sha256:" + d, "size": len(data)}
-
-layer_desc = dict(mediaType="application/vnd.oci.image.layer.v1.tar+gzip", **blob(layer_gz))
-config = {
-    "created": "1970-01-01T00:00:00Z",
-    "architecture": arch,
-    "os": "linux",
-    "config": {
-        "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        "Cmd": ["sh"],
-        "WorkingDir": "/",
-    },
-    "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-    "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "skiff mk-rootfs.sh (busybox)"}],
-}
-config_desc = dict(mediaType="application/vnd.oci.image.config.v1+json",
-                   **blob(json.dumps(config, sort_keys=True).encode()))
-manifest = {
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": config_desc,
-    "layers": [layer_desc],
-}
-manifest_desc = dict(mediaType="application/vnd.oci.image.manifest.v1+json",
-                     **blob(json.dumps(manifest, sort_keys=True).encode()))
-manifest_desc["platform"] = {"architecture": arch, "os": "linux"}
-manifest_desc["annotations"] = {
-    "io.containerd.image.name": name,
-    "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1],
-}
-index = {
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.oci.image.index.v1+json",
-    "manifests": [manifest_desc],
-}
-
-def add_bytes(tf, arc, data):
-    ti = tarfile.TarInfo(arc)
-    ti.size = len(data)
-    ti.mode = 0o644
-    tf.addfile(ti, io.BytesIO(data))
-
-with tarfile.open(out, mode="w") as tf:
-    add_bytes(tf, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
-    add_bytes(tf, "index.json", json.dumps(index).encode())
-    for d, data in sorted(blobs.items()):
-        add_bytes(tf, "blobs/sha256/" + d, data)
-print("manifest", manifest_desc["digest"], "layer", layer_desc["digest"], layer_desc["size"], "bytes")
-PY
-then
+# An OCI image layout tarball (one gzip layer from the rootfs, an image
+# config, a manifest), written by e2e/mk-image.py, which the e2e suite uses too.
+if python3 "$here/../e2e/mk-image.py" "$TMP/rootfs" "$TMP/image.tar" "$IMAGE" >"$TMP/mk-image.log" 2>&1; then
 	pass "OCI image layout written ($(cat "$TMP/mk-image.log"))"
 else
 	show "$(cat "$TMP/mk-image.log")"

@@ -377,3 +377,36 @@ fn relative_cgroups_path_with_limits_is_below_the_runtimes_own_cgroup() {
         }
     }
 }
+
+/// cgroup v2: a nested path gets every controller turned on along it (the
+/// limits apply in the leaf), the init is cloned straight into the leaf
+/// (CLONE_INTO_CGROUP), and `delete` removes the directories skiff made.
+#[test]
+fn nested_cgroups_path_on_v2_gets_its_limits_and_the_init_is_born_in_it() {
+    require_root!();
+    if !is_v2() {
+        skip_message("SKIPPED nested_cgroups_path_on_v2_gets_its_limits_and_the_init_is_born_in_it: not a cgroup v2 host\n");
+        return;
+    }
+    let mut env = TestEnv::new("cg-nested-v2");
+    let top = format!("it-{}-top", env.token);
+    env.config["linux"]["cgroupsPath"] = json!(format!("/{top}/a/b"));
+    env.config["linux"]["resources"] = json!({"memory": {"limit": 52428800}, "pids": {"limit": 77}, "cpu": {"quota": 50000, "period": 100000}});
+    env.set_args(&["sleep", "300"]);
+    env.write_config();
+    let b = env.bundle.to_string_lossy().into_owned();
+    let out = env.rt(&["--debug", "run", "-d", "--bundle", &b, &env.id]);
+    out.ok();
+    let leaf = Path::new(ROOT).join(&top).join("a/b");
+    let read = |f: &str| fs::read_to_string(leaf.join(f)).unwrap_or_else(|e| panic!("{}: {e}", leaf.join(f).display())).trim().to_string();
+    assert_eq!(read("memory.max"), "52428800");
+    assert_eq!(read("pids.max"), "77");
+    assert_eq!(read("cpu.max"), "50000 100000");
+    let pid = env.state()["pid"].as_i64().unwrap();
+    assert_eq!(fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap().trim(), format!("0::/{top}/a/b"));
+    if !is_runc() {
+        assert!(out.stderr.contains("init cloned into its cgroup"), "the init was moved after the clone:\n{}", out.stderr);
+    }
+    env.rt(&["delete", "--force", &env.id]).ok();
+    assert!(!Path::new(ROOT).join(&top).exists(), "{top} left behind");
+}

@@ -336,3 +336,29 @@ fn bad_input_is_refused_with_runcs_exit_code_and_nothing_is_left() {
     env.rt(&["delete", "--force", &env.id]).ok();
     env.assert_no_leftovers(&env.id);
 }
+
+/// process.execCPUAffinity: the CPUs of the exec'd process once it is in
+/// the container's cgroup (the container's setting unless the process JSON
+/// has its own).
+#[test]
+fn exec_cpu_affinity() {
+    require_root!();
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return skip_message("SKIPPED exec::exec_cpu_affinity: needs two CPUs\n");
+    }
+    let env = running("exec-affinity", |env| {
+        env.config["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"});
+    });
+    let cpus = |out: &Output| out.stdout.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|v| v.trim().to_string());
+    let out = exec(&env, &[&env.id, "grep", "Cpus_allowed_list", "/proc/self/status"]);
+    assert_eq!(cpus(out.ok()).as_deref(), Some("1"), "{}", out.describe());
+    let p = env.dir.join("aff.json");
+    std::fs::write(&p, json!({"args": ["grep", "Cpus_allowed_list", "/proc/self/status"], "cwd": "/", "execCPUAffinity": {"final": "0"}}).to_string()).unwrap();
+    let out = exec(&env, &["--process", p.to_str().unwrap(), &env.id]);
+    assert_eq!(cpus(out.ok()).as_deref(), Some("0"), "{}", out.describe());
+    // The init is not affected (the spec: not applicable to it).
+    let pid = init_pid(&env);
+    let init = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(init.lines().any(|l| l.starts_with("Cpus_allowed_list:") && !l.ends_with("\t1")), "{init}");
+    env.rt(&["delete", "--force", &env.id]).ok();
+}

@@ -54,6 +54,16 @@ fn apparmor_profile_is_applied() {
     out.ok();
     assert!(out.stdout.contains(&format!("{PROFILE} (enforce)")), "{}", out.describe());
     assert!(out.stdout.contains("allowed-ok") && out.stdout.contains("denied-ok"), "{}", out.describe());
+    // An exec'd process gets the container's profile, or the one --apparmor
+    // names (here `unconfined`, the kernel's).
+    env.set_args(&["sleep", "300"]);
+    let id = env.new_id();
+    env.run_id(&id, &["-d"]).ok();
+    let out = env.rt(&["exec", &id, "cat", "/proc/self/attr/current"]);
+    assert_eq!(out.ok().stdout.trim(), format!("{PROFILE} (enforce)"), "{}", out.describe());
+    let out = env.rt(&["exec", "--apparmor", "unconfined", &id, "cat", "/proc/self/attr/current"]);
+    assert_eq!(out.ok().stdout.trim(), "unconfined", "{}", out.describe());
+    env.rt(&["delete", "--force", &id]).ok();
 }
 
 #[test]

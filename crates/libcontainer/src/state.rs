@@ -101,6 +101,10 @@ pub struct State {
     pub poststop: Vec<oci_spec::runtime::Hook>,
     #[serde(default)]
     pub poststart: Vec<oci_spec::runtime::Hook>,
+    /// With the systemd driver, the unit's directories (which the unit
+    /// owns: `cgroup_dirs` is empty), for joining and the paused status.
+    #[serde(default)]
+    pub systemd_dirs: Vec<PathBuf>,
     /// What `exec` starts from; absent in states written before exec existed.
     #[serde(default)]
     pub exec: Option<ExecBase>,
@@ -134,13 +138,22 @@ impl State {
             Some((start, st)) if start == self.init_start_time && st != 'Z' && st != 'X' => {}
             _ => return Status::Stopped,
         }
-        if crate::cgroups::is_frozen(&self.cgroup_dirs, self.systemd_cgroup) {
+        if crate::cgroups::is_frozen(self.member_dirs()) {
             return Status::Paused;
         }
         if dir.join(EXEC_FIFO).exists() {
             Status::Created
         } else {
             Status::Running
+        }
+    }
+
+    /// The directories a process joins to be in the container's cgroup.
+    pub fn member_dirs(&self) -> &[PathBuf] {
+        if self.systemd_cgroup {
+            &self.systemd_dirs
+        } else {
+            &self.cgroup_dirs
         }
     }
 

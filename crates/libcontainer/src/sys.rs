@@ -25,10 +25,23 @@ pub enum Forked {
 /// The caller must be single-threaded: the child starts with a copy of the
 /// caller's memory, and no lock held by another thread could ever be released.
 pub fn clone_process(flags: u64) -> io::Result<Forked> {
+    clone_process_into(flags, None)
+}
+
+/// [`clone_process`] straight into the cgroup (v2) whose directory is
+/// `cgroup` (CLONE_INTO_CGROUP). Fails, rather than falling back, where
+/// the kernel cannot (no clone3, a cgroup that refuses the process): the
+/// caller then clones without it and moves the child itself.
+pub fn clone_process_into(flags: u64, cgroup: Option<BorrowedFd>) -> io::Result<Forked> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut pidfd: libc::c_int = -1;
     // SAFETY: clone_args is plain data; zeroed is a valid initial value.
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = flags | libc::CLONE_PIDFD as u64;
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
     args.pidfd = &mut pidfd as *mut libc::c_int as u64;
     // CLONE_PARENT takes the exit signal of the caller; anything else needs SIGCHLD.
     args.exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 { 0 } else { libc::SIGCHLD as u64 };
@@ -38,7 +51,7 @@ pub fn clone_process(flags: u64) -> io::Result<Forked> {
     let ret = unsafe {
         libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, std::mem::size_of::<libc::clone_args>())
     };
-    let ret = if ret == -1 && matches!(Errno::last(), Errno::ENOSYS) {
+    let ret = if ret == -1 && matches!(Errno::last(), Errno::ENOSYS) && cgroup.is_none() {
         // clone(2) takes the exit signal in the low byte of flags; CLONE_NEWTIME
         // shares that byte and so cannot be requested this way.
         if flags & libc::CLONE_NEWTIME as u64 != 0 {

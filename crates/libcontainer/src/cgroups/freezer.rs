@@ -20,7 +20,7 @@ pub(super) fn freeze_v1(d: &Path, frozen: bool) {
 /// until the kernel reports it: the v1 freezer, v2's `cgroup.freeze` (with
 /// `cgroup.events`), or the systemd driver's manager.
 pub fn set_frozen(c: &Owned, frozen: bool) -> Result<()> {
-    let dirs: Vec<&PathBuf> = c.dirs.iter().filter(|d| below_root(d) && (d.join("freezer.state").exists() || d.join("cgroup.freeze").exists())).collect();
+    let dirs: Vec<&PathBuf> = c.dirs.iter().filter(|d| below_root(d) && freezer_of(d)).collect();
     if dirs.is_empty() {
         let mgr = manager(c.path, c.systemd, c.id)?;
         use libcgroups::common::CgroupManager;
@@ -44,9 +44,21 @@ pub fn set_frozen(c: &Owned, frozen: bool) -> Result<()> {
     Ok(())
 }
 
+/// Whether `d` is where the container is frozen: the v1 freezer hierarchy,
+/// or on a pure v2 host the container's directory. On a hybrid host the
+/// unified hierarchy's `cgroup.freeze` is left alone, as runc does: the v1
+/// freezer holds the tasks, and a v2 freeze of them would never complete.
+fn freezer_of(d: &Path) -> bool {
+    if is_v2() {
+        d.join("cgroup.freeze").exists()
+    } else {
+        hierarchy_has(d, "freezer") && d.join("freezer.state").exists()
+    }
+}
+
 /// Thaws the container's cgroup (before `delete --force` of a paused one).
 pub fn thaw(dirs: &[PathBuf]) {
-    for d in dirs.iter().filter(|d| below_root(d)) {
+    for d in dirs.iter().filter(|d| below_root(d) && freezer_of(d)) {
         if d.join("freezer.state").exists() {
             freeze_v1(d, false);
         } else if d.join("cgroup.freeze").exists() {
@@ -57,10 +69,7 @@ pub fn thaw(dirs: &[PathBuf]) {
 
 /// Whether the cgroup is frozen (`skiff pause`). Cheap: one file read, in
 /// the freezer hierarchy (v1) or the container's directory (v2).
-pub fn is_frozen(dirs: &[PathBuf], systemd: bool) -> bool {
-    if systemd {
-        return false;
-    }
+pub fn is_frozen(dirs: &[PathBuf]) -> bool {
     if is_v2() {
         return dirs.iter().any(|d| std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1"));
     }

@@ -184,6 +184,34 @@ pub fn create_dirs(dirs: &[PathBuf], created: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// On a cgroup v2 host (cgroupfs driver): turns on every controller the
+/// hierarchy has in the `subtree_control` of the root and of each ancestor
+/// of `leaf` (as libcgroups does when it makes the path itself; best effort,
+/// a limit that needs a missing controller fails when applied), so that the
+/// init can be cloned straight into `leaf`. Returns `leaf` opened for
+/// CLONE_INTO_CGROUP.
+pub fn prepare_v2_leaf(leaf: &Path) -> Option<std::os::fd::OwnedFd> {
+    let root = Path::new(ROOT);
+    let ctrls = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+    let rel = leaf.strip_prefix(root).ok()?;
+    let mut dir = root.to_path_buf();
+    let mut parts = rel.components().peekable();
+    loop {
+        for c in ctrls.split_whitespace() {
+            if let Err(e) = std::fs::write(dir.join("cgroup.subtree_control"), format!("+{c}")) {
+                tracing::debug!("cannot enable {c} in {}: {e}", dir.display());
+            }
+        }
+        match parts.next() {
+            Some(p) if parts.peek().is_some() => dir.push(p),
+            _ => break,
+        }
+    }
+    let fd = nix::fcntl::open(leaf, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ok()?;
+    // SAFETY: `open` just returned this descriptor.
+    Some(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
 /// On a cgroup v1 host: moves `pid` into the container's directory of every
 /// hierarchy (created by [`create_dirs`]) but the devices one, without a
 /// manager. Building libcgroups' v1 manager costs ~1.6 ms of /proc parsing;

@@ -114,7 +114,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let cfg = Config::load(opts.bundle)?;
     let (plan, init_args) = Plan::new(&cfg, opts)?;
     let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir } = reserve(store, opts, &cfg, &plan)?;
-    let (pid, chan) = clone_init(init_args(fifo, console_socket, notify_dir)?, &mut undo, opts.foreground)?;
+    // On v2 the init is born in its cgroup.
+    let v2_leaf = (!opts.systemd_cgroup && crate::cgroups::is_v2()).then(|| undo.cgroup.as_ref().and_then(|c| c.dirs.first().and_then(|d| crate::cgroups::prepare_v2_leaf(d)))).flatten();
+    let (pid, chan, in_cgroup) = clone_init(init_args(fifo, console_socket, notify_dir)?, &mut undo, opts.foreground, v2_leaf)?;
 
     // Id maps and cgroup before the init runs any of the container's code.
     if plan.new_user {
@@ -124,7 +126,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
     crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
     send(&chan, &ToChild::Go(creating.clone()))?;
-    set_up_cgroup(&chan, &cfg, opts, &plan, &st)?;
+    set_up_cgroup(&chan, &cfg, opts, &plan, &st, in_cgroup)?;
     converse(&chan, &cfg, &plan, &st, &creating)?;
     finish(opts, &mut undo, st, console_recv)
 }
@@ -350,10 +352,12 @@ pub(super) fn console_socket(path: Option<&Path>, terminal: bool) -> Result<(Opt
     }
 }
 
-/// Clones the init straight into its namespaces and returns its pid — once
-/// the clone has forked the real init, where it must — with the runtime's
-/// end of the channel. The init's pidfd goes into the undo guard.
-fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool) -> Result<(Pid, Channel)> {
+/// Clones the init straight into its namespaces (and, given its v2 cgroup
+/// directory, into that cgroup) and returns its pid — once the clone has
+/// forked the real init, where it must — with the runtime's end of the
+/// channel and whether the init was born in its cgroup. The init's pidfd
+/// goes into the undo guard.
+fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool, cgroup: Option<OwnedFd>) -> Result<(Pid, Channel, bool)> {
     let (parent_chan, child_chan) = channel::pair()?;
     // The clone. The cgroup namespace is unshared by the init once it is in
     // its cgroup, so that the namespace's root is the container's cgroup.
@@ -371,7 +375,18 @@ fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool) -> Result<(Pid,
     let ns_guard = args.ns.enter_for_children()?;
     // The init's final exec compares against this (docs/security.md).
     crate::exec_guard::record_runtime_binary();
-    let forked = sys::clone_process(flags.bits() as u32 as u64).ctx(|| "clone the container init".into())?;
+    let flags = flags.bits() as u32 as u64;
+    let mut in_cgroup = cgroup.is_some();
+    let forked = match cgroup.as_ref().map(|fd| sys::clone_process_into(flags, Some(fd.as_fd()))) {
+        Some(Ok(f)) => f,
+        other => {
+            if let Some(Err(e)) = other {
+                tracing::debug!("clone into the cgroup: {e}; the init is moved there after the clone");
+            }
+            in_cgroup = false;
+            sys::clone_process(flags).ctx(|| "clone the container init".into())?
+        }
+    };
     let (pid, pidfd) = match forked {
         Forked::Child => {
             // The guard restores the *runtime's* namespaces; in the init,
@@ -389,9 +404,13 @@ fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool) -> Result<(Pid,
     drop(child_chan);
     drop(args);
     undo.pidfd = Some(pidfd);
-    tracing::debug!(pid = pid.as_raw(), "init cloned");
+    if in_cgroup {
+        tracing::debug!(pid = pid.as_raw(), "init cloned into its cgroup");
+    } else {
+        tracing::debug!(pid = pid.as_raw(), "init cloned");
+    }
     if !extra_fork {
-        return Ok((pid, parent_chan));
+        return Ok((pid, parent_chan, in_cgroup));
     }
     // The clone forks once more and hands over to its child.
     let init = match parent_chan.recv_in_parent()? {
@@ -403,7 +422,7 @@ fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool) -> Result<(Pid,
         let _ = nix::sys::wait::waitpid(pid, None);
     }
     undo.pidfd = Some(sys::pidfd_open(init).ctx(|| "open a pidfd for the container init".into())?);
-    Ok((init, parent_chan))
+    Ok((init, parent_chan, in_cgroup))
 }
 
 /// The container's state as `create` leaves it (and as the hooks see it).
@@ -424,6 +443,7 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
         cgroup_foreign: cgroup.foreign.clone(),
         cgroup_path: cgroup.path.clone(),
         systemd_cgroup: opts.systemd_cgroup,
+        systemd_dirs: if opts.systemd_cgroup { plan.cgroup_dirs.iter().map(|(_, d)| d.clone()).collect() } else { Vec::new() },
         own_pid_ns: plan.new_pid,
         host_mounts: plan.host_mounts.clone(),
         poststop: plan.hooks.poststop().clone().unwrap_or_default(),
@@ -443,7 +463,7 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
 /// and the resources applied while it goes on (before Ready, so always
 /// before the container's process can run). With createContainer hooks
 /// — user code in the init — the limits are applied first.
-fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan, st: &State) -> Result<()> {
+fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan, st: &State, in_cgroup: bool) -> Result<()> {
     let pid = Pid::from_raw(st.pid);
     // A failure here may stem from the init having died: prefer its error.
     let or_child = |e: Error| chan.pending_error().map(Error::Init).unwrap_or(e);
@@ -457,7 +477,7 @@ fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan
         send(chan, &ToChild::CgroupReady(false))?;
     }
     let cgroup_mgr = crate::cgroups::manager(&st.cgroup_path, opts.systemd_cgroup, opts.id)?;
-    if !v1 {
+    if !v1 && !in_cgroup {
         crate::cgroups::join(&cgroup_mgr, pid, &st.cgroup_path).map_err(or_child)?;
     }
     crate::cgroups::apply(&cgroup_mgr, Some(&resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;

@@ -123,7 +123,7 @@ impl Plan {
             join,
             enter_pid: base.namespaces.contains(&LinuxNamespaceType::Pid),
             chroot: (!base.namespaces.contains(&LinuxNamespaceType::Mount)).then(|| st.rootfs.clone()),
-            cgroup_dirs: cgroup_dirs(&st.cgroup_dirs, opts.cgroups)?,
+            cgroup_dirs: cgroup_dirs(st.member_dirs(), opts.cgroups)?,
             console_recv,
             cpu_initial,
             oom_score_adj: p.oom_score_adj(),
@@ -219,8 +219,20 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
     crate::exec_guard::record_runtime_binary();
     let flags = if opts.detach { libc::CLONE_PARENT as u64 } else { 0 };
     let args = ExecArgs { process: plan.args, init, join: plan.join, chroot: plan.chroot };
-    let forked = sys::clone_process(flags).ctx(|| "clone the exec process".into());
-    let (pid, pidfd) = match forked? {
+    // On v2 the process is born in the container's cgroup where it can be.
+    let into = match plan.cgroup_dirs.as_slice() {
+        [d] if crate::cgroups::is_v2() => open_dir(d),
+        _ => None,
+    };
+    let mut joined = into.is_some();
+    let forked = match into.as_ref().map(|fd| sys::clone_process_into(flags, Some(fd.as_fd()))) {
+        Some(Ok(f)) => f,
+        _ => {
+            joined = false;
+            sys::clone_process(flags).ctx(|| "clone the exec process".into())?
+        }
+    };
+    let (pid, pidfd) = match forked {
         Forked::Child => {
             // The guard restores the runtime's pid namespace for children;
             // this process has no use for it.
@@ -239,7 +251,7 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
         sys::set_affinity(pid.as_raw(), cpus).map_err(|e| Error::io("process.execCPUAffinity.initial", e))?;
     }
     crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
-    for d in &plan.cgroup_dirs {
+    for d in plan.cgroup_dirs.iter().filter(|_| !joined) {
         std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| Error::io(format!("join cgroup {}", d.display()), e))?;
     }
     send(&parent_chan, &ToChild::Go(Vec::new()))?;
@@ -249,6 +261,10 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
         child.console = Some(crate::socket::recv_fd(sock.as_fd(), &mut buf).map(|(fd, _)| fd).map_err(|e| Error::Tty(format!("receive the pty master: {e}")))?);
     }
     Ok(child)
+}
+
+fn open_dir(d: &Path) -> Option<OwnedFd> {
+    super::open_fd(d, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY).ok()
 }
 
 /// Serves the process until its execve closes the channel: its seccomp
