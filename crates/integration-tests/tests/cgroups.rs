@@ -245,7 +245,7 @@ fn device_deny_rule_covered_by_deny_all_is_not_written() {
     let mut env = TestEnv::new("cg-devdeny");
     env.config["linux"]["resources"]["devices"] = json!([
         {"allow": false, "access": "rwm"},
-        {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwa"}
+        {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwm"}
     ]);
     let out = env.run_sh_ok("cat /sys/fs/cgroup/devices/devices.list; echo x > /dev/null && echo null-ok");
     assert!(out.contains("null-ok"), "/dev/null not writable:\n{out}");

@@ -363,3 +363,28 @@ fn no_pivot_leaves_no_host_procfs_to_mount_again() {
     out.ok();
     assert!(out.stdout.contains("done") && !out.stdout.contains("WROTE-SYSRQ"), "/proc/sysrq-trigger was writable: {}", out.describe());
 }
+
+/// The host's /dev/null, passed as stdin, is never given to the container's
+/// user — even when the container's own /dev/null is another device
+/// (linux.devices may say so), which is how the host's /dev/null could end
+/// up owned by a container's uid.
+#[test]
+fn stdio_device_of_the_host_is_not_chowned() {
+    require_root!();
+    let mut env = TestEnv::new("esc-stdio-chown");
+    env.config["linux"]["devices"] = serde_json::json!([{"path": "/dev/null", "type": "c", "major": 1, "minor": 5, "fileMode": 438}]);
+    // (masking binds the real /dev/null, so it needs one)
+    env.config["linux"]["maskedPaths"] = serde_json::json!([]);
+    env.config["process"]["user"] = serde_json::json!({"uid": 4242, "gid": 4242});
+    env.set_args(&["true"]);
+    let before = std::fs::metadata("/dev/null").unwrap();
+    let out = env.run(&[]);
+    let after = std::fs::metadata("/dev/null").unwrap();
+    use std::os::unix::fs::MetadataExt;
+    if after.uid() != before.uid() {
+        // Put it back before failing.
+        let _ = std::os::unix::fs::chown("/dev/null", Some(before.uid()), Some(before.gid()));
+    }
+    out.ok();
+    assert_eq!(after.uid(), before.uid(), "the host's /dev/null was given to the container's user");
+}

@@ -59,6 +59,16 @@ fn capabilities() -> Vec<String> {
     v
 }
 
+/// What skiff can do with this host's cgroups: v1 or v2 (whichever the
+/// host has; a hybrid host's unified hierarchy holds no controllers, so it
+/// counts as v1), the systemd driver (cgroup v2 with systemd running; no
+/// user instance), and rdma limits where the rdma controller exists.
+fn cgroup() -> Value {
+    let v2 = crate::cgroups::is_v2();
+    let systemd = v2 && std::path::Path::new("/run/systemd/system").is_dir();
+    json!({"v1": !v2, "v2": v2, "systemd": systemd, "systemdUser": false, "rdma": crate::cgroups::has_controller("rdma")})
+}
+
 /// The features document (key order of the runtime-spec).
 pub fn features() -> Value {
     let known: Vec<&str> = SECCOMP_FLAGS.iter().map(|(n, _)| *n).collect();
@@ -75,7 +85,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": namespaces(),
             "capabilities": capabilities(),
-            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
+            "cgroup": cgroup(),
             "seccomp": {
                 "enabled": true,
                 "actions": SECCOMP_ACTIONS,

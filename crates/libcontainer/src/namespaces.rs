@@ -213,3 +213,38 @@ fn time_offsets(linux: &Linux) -> String {
 pub fn id_map_text(maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>) -> String {
     maps.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
 }
+
+/// The id maps of a rootless container's user namespace, as the kernel
+/// allows them to an unprivileged user: the user's own uid and gid alone
+/// are written directly (the gid map after setgroups is denied); anything
+/// more goes through the setuid helpers newuidmap/newgidmap, which check
+/// the ranges against /etc/subuid and /etc/subgid.
+pub fn write_rootless_maps(pid: nix::unistd::Pid, linux: &Linux) -> Result<()> {
+    let own = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| matches!(maps.as_deref(), Some([m]) if m.host_id() == id && m.size() == 1);
+    let proc = crate::procfs::Proc::runtime()?;
+    if own(linux.uid_mappings(), nix::unistd::geteuid().as_raw()) {
+        proc.write_pid(pid.as_raw(), "uid_map", &id_map_text(linux.uid_mappings()), "linux.uidMappings")?;
+    } else {
+        id_map_helper("newuidmap", pid, linux.uid_mappings(), "linux.uidMappings")?;
+    }
+    if own(linux.gid_mappings(), nix::unistd::getegid().as_raw()) {
+        proc.write_pid(pid.as_raw(), "setgroups", "deny", "linux.gidMappings")?;
+        proc.write_pid(pid.as_raw(), "gid_map", &id_map_text(linux.gid_mappings()), "linux.gidMappings")
+    } else {
+        id_map_helper("newgidmap", pid, linux.gid_mappings(), "linux.gidMappings")
+    }
+}
+
+fn id_map_helper(helper: &str, pid: nix::unistd::Pid, maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>, field: &str) -> Result<()> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.as_raw().to_string());
+    for m in maps.iter().flatten() {
+        cmd.args([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+    }
+    let out = cmd.output().map_err(|e| Error::config(field, format!("rootless: mapping more than your own id needs {helper} (package uidmap): {}", crate::error::strerror(&e))))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::config(field, format!("{helper} refused the mapping (check /etc/subuid and /etc/subgid): {}", msg.trim())));
+    }
+    Ok(())
+}

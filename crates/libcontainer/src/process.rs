@@ -187,16 +187,18 @@ impl ExecPlan {
 
     /// Gives the container user its stdio (a pty made by root, a pipe): the
     /// owner uid changes, the group stays (a devpts `gid=` option), as with
-    /// runc. /dev/null and descriptors that cannot be changed are left alone.
+    /// runc. Device nodes other than a pty (the host's /dev/null passed as
+    /// stdin, say) are never changed: they are the host's, whatever the
+    /// container's /dev holds.
     fn fix_stdio_owner(&self) {
-        let null = nix::sys::stat::stat("/dev/null").ok().map(|s| s.st_rdev);
         for fd in 0..3 {
-            // SAFETY: fstat/fchown on a descriptor number we do not own are
-            // harmless; a closed one fails with EBADF.
             let Ok(st) = nix::sys::stat::fstat(fd) else { continue };
-            if st.st_uid == self.uid || (Some(st.st_rdev) == null && st.st_mode & libc::S_IFMT == libc::S_IFCHR) {
+            let kind = st.st_mode & libc::S_IFMT;
+            let pty = kind == libc::S_IFCHR && (136..=143).contains(&libc::major(st.st_rdev));
+            if st.st_uid == self.uid || kind == libc::S_IFBLK || (kind == libc::S_IFCHR && !pty) {
                 continue;
             }
+            // SAFETY: fchown on a descriptor number we do not own is harmless.
             unsafe { libc::fchown(fd, self.uid, st.st_gid) };
         }
     }

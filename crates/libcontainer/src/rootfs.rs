@@ -423,6 +423,15 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
                 do_mount(None, &target, None, fl | locked_flags(&target), data).map_err(|_| Error::errno("remount the bind mount", e))?;
             }
         }
+        if plan.in_userns && rec.contains(MsFlags::MS_REC) && opts.flags.contains(MsFlags::MS_RDONLY) {
+            // The read-only remount covers the top mount only: in a user
+            // namespace the submounts of a read-only rbind (the host's cgroup
+            // hierarchies under a bound /sys, CVE-2023-25809) are made
+            // read-only too, so that unmounting what covers them exposes
+            // nothing writable.
+            crate::sys::mount_setattr(target.as_raw_fd(), &CString::default(), (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32, libc::MOUNT_ATTR_RDONLY, 0, 0, 0)
+                .ctx(|| format!("make {} read-only below", dest.display()))?;
+        }
         target
     } else {
         let target = root.mkdir_all(dest, false, 0o755).ctx(|| "create mount point".into())?;

@@ -44,13 +44,18 @@ pub fn default_spec(rootless: bool) -> Value {
         let uid = nix::unistd::geteuid().as_raw();
         let gid = nix::unistd::getegid().as_raw();
         let linux = &mut spec["linux"];
-        linux["resources"] = json!({});
+        // No limits: a user's cgroup is delegated, if at all, only by systemd.
+        linux.as_object_mut().expect("object").remove("resources");
         linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
         let mounts = spec["mounts"].as_array_mut().expect("array");
+        // A user namespace without a network namespace of its own may not
+        // mount sysfs: the host's, read-only, as with runc; then the cgroup
+        // mount again (on top of it), read-only.
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup" && m["destination"] != "/sys");
         mounts.push(json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+        mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
         for m in mounts.iter_mut() {
             if m["destination"] == "/dev/pts" {
                 m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);

@@ -92,21 +92,36 @@ fn libseccomp_version() -> Result<String, String> {
     libcontainer::seccomp::library_version().map_err(|e| e.to_string())
 }
 
+/// Rootless as runc decides it: `--rootless true|false`, or (auto) when
+/// not root, or root of a user namespace that does not map every id.
 fn rootless(cli: &Cli) -> bool {
     match cli.rootless.as_deref() {
         Some("true") => true,
         Some("false") => false,
-        _ => !nix::unistd::geteuid().is_root(),
+        _ => !nix::unistd::geteuid().is_root() || in_partial_userns(),
     }
 }
 
+fn in_partial_userns() -> bool {
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
+}
+
+/// The state root: `--root`; rootless, `$XDG_RUNTIME_DIR/skiff`, else the
+/// user's `/run/user/UID/skiff` where that directory is the user's; else
+/// `/run/skiff` (as runc's `/run/runc`).
 fn state_root(cli: &Cli) -> PathBuf {
     if let Some(r) = &cli.root {
         return r.clone();
     }
     if rootless(cli) {
-        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
+        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
             return Path::new(&x).join("skiff");
+        }
+        let uid = nix::unistd::geteuid();
+        let run_user = PathBuf::from(format!("/run/user/{uid}"));
+        if std::fs::metadata(&run_user).is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid.as_raw()) {
+            return run_user.join("skiff");
         }
     }
     PathBuf::from("/run/skiff")
@@ -319,6 +334,7 @@ fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a
         seccomp_cache: cache,
         notify_socket,
         listen_fds: listen_fds(),
+        rootless: rootless(cli),
     }
 }
 

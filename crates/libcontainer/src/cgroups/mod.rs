@@ -21,6 +21,7 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::error::{Error, Result};
 
+mod check;
 mod freezer;
 mod owned;
 mod resources;
@@ -30,6 +31,7 @@ mod stats;
 
 pub use freezer::{is_frozen, set_frozen, thaw};
 pub use owned::{Owned, Scope};
+pub use check::{check, has_controller};
 pub use resources::{apply, check_unified, with_device_rules};
 pub use oom::OomWatch;
 pub use stats::{dirs_of, read as read_stats, Stats};
@@ -130,6 +132,27 @@ pub fn manager_path(path: &Path, systemd: bool, dirs: &[(String, PathBuf)]) -> P
 
 fn cg_err(what: &str, d: &Path, e: &std::io::Error) -> Error {
     Error::Cgroup(format!("{what} {}: {}", d.display(), crate::error::strerror(e)))
+}
+
+/// Rootless: whether this user may make the container's cgroup, i.e. has
+/// been delegated the subtree it goes in (the nearest existing directory
+/// of each path writable, and an existing one's `cgroup.procs`).
+pub fn delegated(dirs: &[(String, PathBuf)]) -> bool {
+    use nix::unistd::{access, AccessFlags};
+    dirs.iter().all(|(_, d)| {
+        let Some(base) = d.ancestors().find(|a| a.exists()) else { return false };
+        access(base, AccessFlags::W_OK).is_ok() && (base != d.as_path() || access(&d.join("cgroup.procs"), AccessFlags::W_OK).is_ok())
+    })
+}
+
+/// Whether `linux.resources` asks for any limit (device rules aside, which
+/// a rootless container cannot have anyway).
+pub fn requests_limits(res: Option<&LinuxResources>) -> bool {
+    let Some(r) = res else { return false };
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    let Some(o) = v.as_object_mut() else { return false };
+    o.remove("devices");
+    o.values().any(|x| !(x.is_null() || x.as_object().is_some_and(|m| m.values().all(|y| y.is_null())) || x.as_array().is_some_and(|a| a.is_empty())))
 }
 
 /// Before anything is created (as runc): a frozen existing cgroup is

@@ -45,8 +45,16 @@ impl Owned<'_> {
         below_root(d) && self.created.is_none_or(|c| c.iter().any(|x| x == d))
     }
 
+    /// A rootless container whose cgroup was not delegated has none.
+    fn none(&self) -> bool {
+        self.dirs.is_empty() && !self.systemd
+    }
+
     /// Pids in the container's cgroup (and its sub-cgroups).
     pub fn pids(&self) -> Result<Vec<Pid>> {
+        if self.none() {
+            return Ok(Vec::new());
+        }
         if let Some(d) = self.dirs.iter().find(|d| below_root(d) && d.exists()) {
             let mut out = Vec::new();
             read_pids(d, &mut out);
@@ -68,6 +76,12 @@ impl Owned<'_> {
     /// those found there at create are spared — with a pid namespace of its
     /// own, only the init and the members of that namespace are signalled.
     pub fn signal_all(&self, sig: i32, scope: Scope) -> Result<Vec<Pid>> {
+        if self.none() {
+            // Without a cgroup, the init is all skiff knows of.
+            let pids: Vec<Pid> = scope.init.into_iter().collect();
+            signal(&pids, sig);
+            return Ok(pids);
+        }
         if self.dirs.is_empty() {
             let pids = self.pids()?;
             signal(&pids, sig);
@@ -121,6 +135,10 @@ impl Owned<'_> {
     /// leaf first; created ancestors only if empty). Pre-existing
     /// directories are left as they were found.
     pub fn remove(&self, scope: Scope) -> Result<()> {
+        if self.none() {
+            self.signal_all(libc::SIGKILL, scope)?;
+            return Ok(());
+        }
         if self.dirs.is_empty() {
             let mgr = manager(self.path, self.systemd, self.id)?;
             return mgr.remove().map_err(|e| Error::Cgroup(format!("remove {}: {e}", self.path.display())));

@@ -54,6 +54,9 @@ pub struct CreateOptions<'a> {
     /// the `preserve_fds` ones): the process gets them with LISTEN_FDS=n and
     /// LISTEN_PID=1, as with runc.
     pub listen_fds: u32,
+    /// Rootless (runc's `--rootless`): the container gets a cgroup only
+    /// where the user has been delegated one.
+    pub rootless: bool,
 }
 
 /// A container created by [`create`].
@@ -143,6 +146,8 @@ struct Plan {
     /// The configured cgroup, resolved.
     cgroup_path: PathBuf,
     cgroup_dirs: Vec<(String, PathBuf)>,
+    /// Rootless without a delegated cgroup (and no limits asked): none.
+    no_cgroup: bool,
     devices: Vec<Device>,
     /// The host's mounts below the rootfs, without a mount namespace.
     host_mounts: Option<Vec<u64>>,
@@ -182,8 +187,10 @@ impl Plan {
         }
         let hooks = cfg.spec.hooks().clone().unwrap_or_default();
         let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), opts.id, opts.systemd_cgroup)?;
-        crate::cgroups::check_unified(linux.resources().as_ref())?;
+        crate::cgroups::check(linux.resources().as_ref())?;
         let cgroup_dirs = crate::cgroups::container_dirs(&cgroup_path, opts.systemd_cgroup);
+        let no_cgroup = rootless_without_cgroup(linux, opts, &cgroup_dirs)?;
+        let cgroup_dirs = if no_cgroup { Vec::new() } else { cgroup_dirs };
         let devices = crate::devices::plan(linux)?;
         // Without a mount namespace of its own the container's mounts land on
         // the host: those already below the rootfs are recorded, so that
@@ -202,7 +209,7 @@ impl Plan {
         let runtime_hooks = hooks.prestart().as_ref().is_some_and(|h| !h.is_empty()) || hooks.create_runtime().as_ref().is_some_and(|h| !h.is_empty());
         let create_container_hooks = hooks.create_container().clone().unwrap_or_default();
         let start_container_hooks = hooks.start_container().clone().unwrap_or_default();
-        let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, devices, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj };
+        let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, no_cgroup, devices, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj };
         let in_userns = rootfs.in_userns;
         let mut rootfs = rootfs;
         let init_args = move |fifo, console_socket, notify_dir: Option<PathBuf>| {
@@ -229,6 +236,21 @@ impl Plan {
     }
 }
 
+/// Rootless, the container gets a cgroup only where this user has been
+/// delegated one (as runc's `--rootless auto`): without, a config that
+/// asks for limits is refused, and one that does not runs without.
+fn rootless_without_cgroup(linux: &oci_spec::runtime::Linux, opts: &CreateOptions, dirs: &[(String, PathBuf)]) -> Result<bool> {
+    if !opts.rootless || opts.systemd_cgroup || crate::cgroups::delegated(dirs) {
+        return Ok(false);
+    }
+    if crate::cgroups::requests_limits(linux.resources().as_ref()) {
+        let where_ = dirs.first().map(|(_, d)| d.display().to_string()).unwrap_or_default();
+        return Err(Error::config("linux.resources", format!("cannot apply limits: running rootless, and the container's cgroup ({where_}) is not delegated to this user")));
+    }
+    tracing::debug!("rootless: the cgroup is not delegated and no limit is asked for: the container gets no cgroup");
+    Ok(true)
+}
+
 /// What the runtime adds to the process's environment: NOTIFY_SOCKET and
 /// socket activation's LISTEN_FDS, as runc does.
 fn extra_env(opts: &CreateOptions) -> Vec<String> {
@@ -247,7 +269,7 @@ fn extra_env(opts: &CreateOptions) -> Vec<String> {
 /// in a user namespace its source is opened now, as the other binds were.
 fn add_notify_mount(rootfs: &mut RootfsPlan, container_dir: &Path) -> Result<()> {
     let m = crate::notify::mount(container_dir);
-    if rootfs.in_userns {
+    if rootfs.in_userns && nix::unistd::geteuid().is_root() {
         let src = m.source().clone().unwrap_or_default();
         let c = std::ffi::CString::new(src.as_os_str().as_encoded_bytes()).map_err(|_| Error::config("NOTIFY_SOCKET", "contains a NUL byte"))?;
         rootfs.bind_sources.resize_with(rootfs.mounts.len(), || None);
@@ -291,7 +313,10 @@ fn rootfs_plan(cfg: &Config, opts: &CreateOptions, ns: &crate::namespaces::Plan,
         // As runc: the hybrid host's unified hierarchy is joined, not mounted.
         cgroup_dirs: cgroup_dirs.iter().filter(|(n, _)| n != "unified").cloned().collect(),
         idmap_trees: crate::rootfs::idmapped_trees(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)?,
-        bind_sources: if in_userns { crate::rootfs::open_bind_sources(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)? } else { Vec::new() },
+        // Root's binds are opened before the user namespace exists (its root
+        // may not reach them); a rootless runtime cannot open_tree outside
+        // a namespace of its own, and the namespace's root has its access.
+        bind_sources: if in_userns && nix::unistd::geteuid().is_root() { crate::rootfs::open_bind_sources(cfg.spec.mounts().as_deref().unwrap_or(&[]), &cfg.bundle)? } else { Vec::new() },
     })
 }
 
@@ -464,10 +489,21 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
 /// before the container's process can run). With createContainer hooks
 /// — user code in the init — the limits are applied first.
 fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan, st: &State, in_cgroup: bool) -> Result<()> {
+    if plan.no_cgroup {
+        return send(chan, &ToChild::CgroupReady(true));
+    }
     let pid = Pid::from_raw(st.pid);
     // A failure here may stem from the init having died: prefer its error.
     let or_child = |e: Error| chan.pending_error().map(Error::Init).unwrap_or(e);
-    let resources = crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices);
+    let resources = if opts.rootless {
+        // An unprivileged user can neither load the v2 device program nor
+        // write v1 device rules; its devices are binds of the host's anyway.
+        let mut r = cfg.linux().resources().clone().unwrap_or_default();
+        r.set_devices(None);
+        r
+    } else {
+        crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices)
+    };
     let v1 = !opts.systemd_cgroup && !crate::cgroups::is_v2();
     let early_release = v1 && plan.hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
     if v1 {
@@ -548,6 +584,9 @@ pub(super) fn send(chan: &channel::Channel, m: &ToChild) -> Result<()> {
 fn write_id_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
     let uid = crate::namespaces::id_map_text(linux.uid_mappings());
     let gid = crate::namespaces::id_map_text(linux.gid_mappings());
+    if !nix::unistd::geteuid().is_root() {
+        return crate::namespaces::write_rootless_maps(pid, linux)
+    }
     let proc = crate::procfs::Proc::runtime()?;
     proc.write_pid(pid.as_raw(), "gid_map", &gid, "linux.gidMappings")?;
     proc.write_pid(pid.as_raw(), "uid_map", &uid, "linux.uidMappings")

@@ -8,7 +8,8 @@
 //! 2. joins every other namespace of the container in one `setns` through
 //!    a pidfd of the container's init (the kernel orders them, the user
 //!    namespace first), or without a mount namespace of its own, enters the
-//!    container's root with chroot;
+//!    container's root with chroot; rootless, the pid namespace too, and
+//!    then forks once into it (the runtime could not enter it for us);
 //! 3. personality, I/O priority and scheduler, a terminal from the
 //!    container's `/dev/pts`;
 //! 4. goes the way of every process entering the container (`process.rs`):
@@ -37,6 +38,9 @@ pub struct ExecArgs {
     pub join: CloneFlags,
     /// Without a mount namespace of its own: the container's root.
     pub chroot: Option<PathBuf>,
+    /// The pid namespace is among `join` (a rootless runtime cannot enter
+    /// it for us): fork once into it; the child goes on.
+    pub fork: bool,
 }
 
 /// Runs the exec'd process's set-up and never returns.
@@ -54,8 +58,19 @@ fn setup(a: &ExecArgs, chan: &Channel) -> Result<Never> {
         ToChild::Go(_) => {}
         m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
     }
+    process::set_non_dumpable();
     if !a.join.is_empty() {
         nix::sched::setns(a.init.as_fd(), a.join).ctx(|| "join the container's namespaces".into())?;
+    }
+    if a.fork {
+        match crate::sys::clone_process(0).ctx(|| "fork into the pid namespace".into())? {
+            crate::sys::Forked::Child => {}
+            crate::sys::Forked::Parent { pid, .. } => {
+                let _ = chan.send_to_parent(&crate::channel::ToParent::InitPid(pid.as_raw()));
+                // SAFETY: _exit in a forked copy of the runtime.
+                unsafe { libc::_exit(0) }
+            }
+        }
     }
     if let Some(root) = &a.chroot {
         nix::unistd::chdir(root).ctx(|| format!("chdir {}", root.display()))?;

@@ -145,7 +145,9 @@ fn enter_namespaces(a: &InitArgs, chan: &Channel) -> Result<Vec<u8>> {
         // A user namespace joined by path and a new pid namespace: join and
         // unshare now (no id maps to wait for), then fork, since the new pid
         // namespace only applies to children. The child goes on as the init
-        // (pid 1); this process reports its pid and leaves.
+        // (pid 1); this process reports its pid and leaves. There is no id
+        // map to write, so it is made not dumpable before it joins.
+        process::set_non_dumpable();
         a.ns.join_in_child()?;
         match crate::sys::clone_process(0).ctx(|| "fork into the new pid namespace".into())? {
             crate::sys::Forked::Child => {}
@@ -160,6 +162,8 @@ fn enter_namespaces(a: &InitArgs, chan: &Channel) -> Result<Vec<u8>> {
         ToChild::Go(s) => s,
         m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
     };
+    // The id maps and oom_score_adj are written: from now on not dumpable.
+    process::set_non_dumpable();
     if a.ns.new_user {
         // Become root of the new user namespace.
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx(|| "setgid 0 in the user namespace".into())?;

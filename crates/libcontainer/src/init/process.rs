@@ -46,16 +46,22 @@ pub enum Never {}
 /// container, and how `start` tells a failed init from a started process).
 pub const INIT_NAME: &str = "skiff:init";
 
-/// Name, dumpability, signal mask and dispositions of a fresh process.
+/// Until execve this process is the skiff binary: not dumpable, so no
+/// process of the container can ptrace it or open its /proc files (its
+/// descriptors). That alone does not keep the host binary out of reach: the
+/// final exec refuses to execute it (exec_guard). Called once the runtime
+/// has written what it writes under /proc/<pid> (a rootless runtime may
+/// only write the files of a dumpable process), before anything of the
+/// container can run.
+pub fn set_non_dumpable() {
+    // SAFETY: plain integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
+/// Name, signal mask and dispositions of a fresh process.
 pub fn reset_process() -> Result<()> {
     // SAFETY: a valid nul-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"skiff:init".as_ptr(), 0, 0, 0) };
-    // Until execve this process is the skiff binary: not dumpable, so no
-    // process of the container can ptrace it or open its /proc files (its
-    // descriptors). That alone does not keep the host binary out of reach:
-    // the final exec refuses to execute it (exec_guard).
-    // SAFETY: plain integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // The runtime may have blocked or ignored signals (Rust ignores SIGPIPE);
     // the container starts with defaults.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx(|| "reset the signal mask".into())?;

@@ -88,6 +88,8 @@ struct Plan {
     /// The container's namespaces joined by the child through the init's pidfd.
     join: CloneFlags,
     enter_pid: bool,
+    /// Rootless: the child joins the pid namespace itself and forks into it.
+    fork_in_pid: bool,
     chroot: Option<PathBuf>,
     cgroup_dirs: Vec<PathBuf>,
     /// Our end of the console socket, when we relay the terminal.
@@ -115,13 +117,21 @@ impl Plan {
         let aff = p.exec_cpu_affinity().as_ref();
         let cpu_initial = affinity("initial", aff.and_then(|a| a.initial().as_ref()))?;
         let cpu_final = affinity("final", aff.and_then(|a| a.cpu_affinity_final().as_ref()))?;
-        let (join, in_userns) = namespaces_to_join(st, &base.namespaces);
+        let (mut join, in_userns) = namespaces_to_join(st, &base.namespaces);
+        // An unprivileged runtime cannot enter the pid namespace from outside
+        // its user namespace: the child does, once in it, and forks.
+        let has_pid = base.namespaces.contains(&LinuxNamespaceType::Pid);
+        let fork_in_pid = has_pid && !nix::unistd::geteuid().is_root();
+        if fork_in_pid {
+            join |= CloneFlags::CLONE_NEWPID;
+        }
         let (console_socket, console_recv) = console_socket(opts.console_socket, terminal)?;
         let console_size = p.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
         Ok(Plan {
             args: ProcessArgs { exec, caps, seccomp, lsm, terminal, console_size, console_socket, preserve_fds: opts.preserve_fds, in_userns, cpu_affinity: cpu_final },
             join,
-            enter_pid: base.namespaces.contains(&LinuxNamespaceType::Pid),
+            enter_pid: has_pid && !fork_in_pid,
+            fork_in_pid,
             chroot: (!base.namespaces.contains(&LinuxNamespaceType::Mount)).then(|| st.rootfs.clone()),
             cgroup_dirs: cgroup_dirs(st.member_dirs(), opts.cgroups)?,
             console_recv,
@@ -218,7 +228,12 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
     let pid_guard = if plan.enter_pid { Some(crate::namespaces::ChildrenNsGuard::enter_pid_of(init.as_fd())?) } else { None };
     crate::exec_guard::record_runtime_binary();
     let flags = if opts.detach { libc::CLONE_PARENT as u64 } else { 0 };
-    let args = ExecArgs { process: plan.args, init, join: plan.join, chroot: plan.chroot };
+    let args = ExecArgs { process: plan.args, init, join: plan.join, chroot: plan.chroot, fork: plan.fork_in_pid };
+    if plan.fork_in_pid && !opts.detach {
+        // The process will be our grandchild: become its reaper, to wait for it.
+        // SAFETY: plain integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
     // On v2 the process is born in the container's cgroup where it can be.
     let into = match plan.cgroup_dirs.as_slice() {
         [d] if crate::cgroups::is_v2() => open_dir(d),
@@ -255,7 +270,15 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
         std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| Error::io(format!("join cgroup {}", d.display()), e))?;
     }
     send(&parent_chan, &ToChild::Go(Vec::new()))?;
-    converse(&parent_chan, st, base, pid)?;
+    if let Some(forked) = converse(&parent_chan, st, base, pid)? {
+        // The process is the child's child; the child has left.
+        let fd = sys::pidfd_open(forked).ctx(|| "open a pidfd for the exec process".into())?;
+        if child.ours {
+            let _ = nix::sys::wait::waitpid(child.pid, None);
+        }
+        child.pid = forked;
+        child.pidfd = fd;
+    }
     if let Some(sock) = plan.console_recv {
         let mut buf = [0u8; 256];
         child.console = Some(crate::socket::recv_fd(sock.as_fd(), &mut buf).map(|(fd, _)| fd).map_err(|e| Error::Tty(format!("receive the pty master: {e}")))?);
@@ -268,11 +291,17 @@ fn open_dir(d: &Path) -> Option<OwnedFd> {
 }
 
 /// Serves the process until its execve closes the channel: its seccomp
-/// notify fd to the listener, its errors.
-fn converse(chan: &Channel, st: &State, base: &ExecBase, pid: Pid) -> Result<()> {
+/// notify fd to the listener, its errors. Returns the pid of the process
+/// when the child forked it (rootless, into the pid namespace).
+fn converse(chan: &Channel, st: &State, base: &ExecBase, mut pid: Pid) -> Result<Option<Pid>> {
     let mut ready = false;
+    let mut forked = None;
     loop {
         match chan.recv_in_parent()? {
+            Some((ToParent::InitPid(p), _)) if forked.is_none() => {
+                pid = Pid::from_raw(p);
+                forked = Some(pid);
+            }
             Some((ToParent::SeccompFd, Some(fd))) => {
                 let s = base.seccomp.as_ref();
                 let path = s.and_then(|s| s.listener_path().clone()).ok_or_else(|| Error::Process { field: "linux.seccomp.listenerPath".into(), reason: "SCMP_ACT_NOTIFY needs a listener path".into() })?;
@@ -283,7 +312,7 @@ fn converse(chan: &Channel, st: &State, base: &ExecBase, pid: Pid) -> Result<()>
             Some((ToParent::Ready, _)) => ready = true,
             Some((ToParent::Error(msg), _)) => return Err(Error::Init(msg)),
             Some((m, _)) => return Err(Error::Init(format!("unexpected {m:?} from the exec process"))),
-            None if ready => return Ok(()),
+            None if ready => return Ok(forked),
             None => return Err(Error::Init("the exec process exited before it was ready".into())),
         }
     }
