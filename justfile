@@ -65,11 +65,13 @@ test: debug
 
 # Integration tests that need a cgroup-v2 host or systemd, in the VM of
 # ../shared/tools/vm-run.sh (part of `just test`): exec, the cgroup tests,
-# every linux.resources field on v2 (~2 min), and the systemd driver against a real systemd (there it must not skip)
+# every linux.resources field on v2 (~2 min), update/events (~2 min), and the
+# systemd driver against a real systemd (there it must not skip)
 vm-tests: debug
     scripts/vm-test.sh exec
     scripts/vm-test.sh cgroups
     scripts/vm-test.sh --strict resources
+    scripts/vm-test.sh --strict update_events
     scripts/vm-test.sh --systemd --strict systemd
 
 # Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)

@@ -19,6 +19,10 @@ pub enum Error {
     /// invalid; `field` is the JSON path of the offending value.
     #[error("invalid process: {field}: {reason}")]
     Process { field: String, reason: String },
+    /// The new resources of an `update` (its JSON or its flags) are
+    /// invalid; `field` is the JSON path (or the flag) of the value.
+    #[error("invalid resources: {field}: {reason}")]
+    Resources { field: String, reason: String },
     #[error("invalid container id {0:?}: {1}")]
     InvalidId(String, &'static str),
     #[error("container with id exists: {0}")]

@@ -108,6 +108,12 @@ pub struct State {
     /// What `exec` starts from; absent in states written before exec existed.
     #[serde(default)]
     pub exec: Option<ExecBase>,
+    /// The cgroup limits in force: `linux.resources` with the device rules
+    /// as `create` applied them, then as each `update` changed them (what
+    /// the next update merges onto). Absent in states written before
+    /// `update` existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
 }
 
 /// The parts of the container's config an `exec`'d process inherits, kept

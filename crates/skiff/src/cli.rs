@@ -126,6 +126,71 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// `update`'s flags: runc's (sizes like `10m`, `-1` for unlimited; an
+/// absent or zero value leaves the limit unchanged).
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// A LinuxResources JSON file, or - for stdin (the resource flags are then ignored, as with runc)
+    #[arg(short, long, value_name = "FILE|-")]
+    pub resources: Option<String>,
+    /// Memory limit in bytes (10m, 1g; -1 for unlimited)
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1 for unlimited swap)
+    #[arg(long = "memory-swap", value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory reservation (soft limit)
+    #[arg(long = "memory-reservation", value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Obsolete: accepted and ignored with a warning, as with runc
+    #[arg(long = "kernel-memory", value_name = "SIZE", allow_hyphen_values = true, hide = true)]
+    pub kernel_memory: Option<String>,
+    /// Obsolete: accepted and ignored with a warning, as with runc
+    #[arg(long = "kernel-memory-tcp", value_name = "SIZE", allow_hyphen_values = true, hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight against other containers)
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares", value_name = "N")]
+    pub cpu_shares: Option<String>,
+    /// CPU CFS period in microseconds
+    #[arg(long = "cpu-period", value_name = "USEC")]
+    pub cpu_period: Option<String>,
+    /// CPU CFS quota in microseconds per period (-1 for unlimited)
+    #[arg(long = "cpu-quota", value_name = "USEC", allow_hyphen_values = true)]
+    pub cpu_quota: Option<String>,
+    /// CPU CFS burst in microseconds
+    #[arg(long = "cpu-burst", value_name = "USEC")]
+    pub cpu_burst: Option<String>,
+    /// CPU realtime period in microseconds
+    #[arg(long = "cpu-rt-period", value_name = "USEC")]
+    pub cpu_rt_period: Option<String>,
+    /// CPU realtime runtime in microseconds per period (-1 for unlimited)
+    #[arg(long = "cpu-rt-runtime", value_name = "USEC", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<String>,
+    /// SCHED_IDLE for the cgroup: 1, or 0 for the default
+    #[arg(long = "cpu-idle", value_name = "0|1")]
+    pub cpu_idle: Option<String>,
+    /// CPUs to run on (0-3,5)
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to allocate from (0-1)
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of pids (-1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    /// Block I/O weight, 10 to 1000
+    #[arg(long = "blkio-weight", value_name = "N")]
+    pub blkio_weight: Option<String>,
+    /// Intel RDT/CAT L3 cache schema (refused: skiff does not manage Intel RDT)
+    #[arg(long = "l3-cache-schema", value_name = "SCHEMA")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT/MBA memory bandwidth schema (refused: skiff does not manage Intel RDT)
+    #[arg(long = "mem-bw-schema", value_name = "SCHEMA")]
+    pub mem_bw_schema: Option<String>,
+    /// Container id
+    pub id: String,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a default config.json
@@ -212,5 +277,18 @@ pub enum Command {
         /// Print only the ids
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Change a running container's resource limits
+    Update(UpdateArgs),
+    /// Print a container's statistics and OOM events as JSON lines, until it stops
+    Events {
+        /// Time between two statistics (Go duration: 5s, 1m30s, 500ms)
+        #[arg(long, value_name = "DURATION", default_value = "5s", allow_hyphen_values = true)]
+        interval: String,
+        /// Print the statistics once and exit
+        #[arg(long)]
+        stats: bool,
+        /// Container id
+        id: String,
     },
 }

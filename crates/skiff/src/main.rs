@@ -25,7 +25,7 @@ mod logging;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use cli::{Cli, Command, CreateArgs, ExecArgs};
+use cli::{Cli, Command, CreateArgs, ExecArgs, UpdateArgs};
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
@@ -198,6 +198,8 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             out!("{}", ps_table(&pids, ps_args)?);
             Ok(0)
         }
+        Command::Update(a) => update(a, &store).map(|_| 0),
+        Command::Events { interval, stats, id } => events(&store, id, interval, *stats).map(|_| 0),
         Command::List { format, quiet } => {
             let list = container::list(&store).map_err(|e| e.to_string())?;
             if *quiet {
@@ -255,6 +257,57 @@ fn exec(a: &ExecArgs, store: &Store, cache: Option<&Path>) -> Result<u8, String>
     };
     let code = container::exec(store, &a.id, &opts).map_err(|e| e.to_string())?;
     Ok(code.clamp(0, 255) as u8)
+}
+
+/// `update`: the JSON of `--resources` (a file, or stdin for `-`) or the flags.
+fn update(a: &UpdateArgs, store: &Store) -> Result<(), String> {
+    let flags = container::UpdateFlags {
+        memory: a.memory.clone(),
+        memory_swap: a.memory_swap.clone(),
+        memory_reservation: a.memory_reservation.clone(),
+        kernel_memory: a.kernel_memory.clone(),
+        kernel_memory_tcp: a.kernel_memory_tcp.clone(),
+        cpu_shares: a.cpu_shares.clone(),
+        cpu_period: a.cpu_period.clone(),
+        cpu_quota: a.cpu_quota.clone(),
+        cpu_burst: a.cpu_burst.clone(),
+        cpu_rt_period: a.cpu_rt_period.clone(),
+        cpu_rt_runtime: a.cpu_rt_runtime.clone(),
+        cpu_idle: a.cpu_idle.clone(),
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        cpuset_mems: a.cpuset_mems.clone(),
+        pids_limit: a.pids_limit.clone(),
+        blkio_weight: a.blkio_weight.clone(),
+        l3_cache_schema: a.l3_cache_schema.clone(),
+        mem_bw_schema: a.mem_bw_schema.clone(),
+    };
+    let data = match a.resources.as_deref() {
+        None => None,
+        Some("-") => {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| format!("read resources from stdin: {}", libcontainer::error::strerror(&e)))?;
+            Some(buf)
+        }
+        Some(p) => Some(std::fs::read(p).map_err(|e| format!("open {p}: {}", libcontainer::error::strerror(&e)))?),
+    };
+    let source = data.as_deref().map_or(container::UpdateSource::Flags, container::UpdateSource::Json);
+    container::update(store, &a.id, source, &flags).map_err(|e| e.to_string())
+}
+
+/// `events`: one stats line (`--stats`), or the stream until the container stops.
+fn events(store: &Store, id: &str, interval: &str, once: bool) -> Result<(), String> {
+    let interval = container::parse_go_duration(interval).map_err(|e| format!("invalid --interval: {e}"))?;
+    if once {
+        let data = container::stats(store, id).map_err(|e| e.to_string())?;
+        outln!("{}", serde_json::to_string(&container::Event { kind: "stats", id, data: Some(data) }).expect("json"));
+        return Ok(());
+    }
+    container::events(store, id, interval, &mut |e| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string(e).expect("json")).and_then(|()| out.flush()).is_ok()
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// `--user UID[:GID]`, numeric as with runc.

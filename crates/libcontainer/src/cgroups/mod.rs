@@ -10,7 +10,8 @@
 //!
 //! This module: paths and directories, creating and joining them; in
 //! `resources.rs` the limits, `owned.rs` the processes and removal of a
-//! container's cgroup, `freezer.rs` pause and resume.
+//! container's cgroup, `freezer.rs` pause and resume; for `events`,
+//! `stats.rs` the statistics in runc's shape and `oom.rs` the OOM watch.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -24,11 +25,16 @@ mod check;
 mod freezer;
 mod owned;
 mod resources;
+// `update` and `events`: statistics and OOM notification.
+mod oom;
+mod stats;
 
 pub use freezer::{is_frozen, set_frozen, thaw};
 pub use owned::{Owned, Scope};
 pub use check::{check, has_controller};
 pub use resources::{apply, check_unified, with_device_rules};
+pub use oom::OomWatch;
+pub use stats::{dirs_of, read as read_stats, Stats};
 use freezer::freeze_v1;
 use owned::read_pids;
 

@@ -24,7 +24,8 @@ pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &
     let mut res = resources.clone();
     // (The systemd driver has no directories here: all goes to libcgroups.)
     let by_hand = if dirs.is_empty() { ByHand::default() } else { ByHand::take(&mut res, v1) };
-    let rules = if v1 { Some(crate::devices::CgroupV1Rules::from_rules(res.devices().as_deref().unwrap_or(&[]))?) } else { None };
+    // No device rules (`update` on v1): the cgroup's are left as they are.
+    let rules = if v1 && res.devices().is_some() { Some(crate::devices::CgroupV1Rules::from_rules(res.devices().as_deref().unwrap_or(&[]))?) } else { None };
     if v1 {
         res.set_devices(None);
         apply_off_path(&mut res, path, dirs)?;

@@ -483,6 +483,7 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
             personality: cfg.linux().personality().clone(),
             namespaces: cfg.linux().namespaces().iter().flatten().map(|n| n.typ()).collect(),
         }),
+        resources: Some(crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices)),
     }
 }
 

@@ -22,7 +22,11 @@
 //! - `signal.rs`: [`kill`];
 //! - `delete.rs`: [`delete`](delete());
 //! - `run.rs`: [`run`](run()), create and start with the foreground wait,
-//!   [`exit_code`].
+//!   [`exit_code`];
+//! - `update.rs`: [`update`](update()), new limits merged onto the
+//!   recorded ones and applied to the live cgroup;
+//! - `events.rs`: [`events`](events()) and [`stats`], the statistics and
+//!   OOM notifications in runc's envelope.
 //!
 //! What several of them need stays here: the init's pidfd, checked against
 //! pid reuse (`init_pidfd`), who may be signalled (`cgroup_scope`), killing
@@ -30,6 +34,7 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod foreground;
 mod pause;
@@ -37,6 +42,7 @@ mod query;
 mod run;
 mod signal;
 mod start;
+mod update;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -54,6 +60,8 @@ pub use foreground::exit_code;
 pub use run::run;
 pub use signal::kill;
 pub use start::start;
+pub use events::{events, parse_go_duration, stats, Event};
+pub use update::{update, UpdateFlags, UpdateSource};
 
 use crate::error::{Context, Result};
 use crate::state::{ContainerDir, State, Status};
