@@ -73,6 +73,7 @@ vm-tests: debug
     scripts/vm-test.sh --strict resources
     scripts/vm-test.sh --strict update_events
     scripts/vm-test.sh --systemd --strict systemd
+    scripts/vm-test.sh --systemd --strict rootless delegated
 
 # Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)
 upstream-config:
