@@ -15,6 +15,9 @@
 //!                                           console, user, capabilities...
 //!   ◀─────────────── SeccompFd (+fd) ────   only with a seccomp listener
 //!   ◀─────────────────────────── Ready ──   waits on exec.fifo for `start`
+//!   write the state, pid file
+//!   ── Created ──────────────────────────▶  (the channel closing before it:
+//!                                            the runtime died; the init exits)
 //! ```
 //! Any step may instead end with `Error(message)` from the child, or with
 //! the socket closing because the child died.
@@ -42,6 +45,10 @@ pub enum ToChild {
     /// `false` when it is not yet in every hierarchy: `CgroupDone` follows.
     CgroupReady(bool),
     CgroupDone,
+    /// The state is saved: the container is created. An init that sees the
+    /// channel close before this knows the runtime died half-way and exits
+    /// instead of waiting for a `start` that will never come.
+    Created,
 }
 
 /// Messages the child sends.
@@ -64,6 +71,7 @@ const HOOKS_DONE: u8 = 2;
 const CGROUP_READY: u8 = 3;
 const CGROUP_PARTLY_READY: u8 = 4;
 const CGROUP_DONE: u8 = 5;
+const CREATED: u8 = 7;
 const RUN_HOOKS: u8 = 10;
 const READY: u8 = 11;
 const SECCOMP_FD: u8 = 12;
@@ -138,6 +146,7 @@ impl Channel {
             ToChild::CgroupReady(true) => self.send_raw(&[CGROUP_READY]),
             ToChild::CgroupReady(false) => self.send_raw(&[CGROUP_PARTLY_READY]),
             ToChild::CgroupDone => self.send_raw(&[CGROUP_DONE]),
+            ToChild::Created => self.send_raw(&[CREATED]),
         }
     }
 
@@ -169,6 +178,7 @@ impl Channel {
             CGROUP_READY => Ok(ToChild::CgroupReady(true)),
             CGROUP_PARTLY_READY => Ok(ToChild::CgroupReady(false)),
             CGROUP_DONE => Ok(ToChild::CgroupDone),
+            CREATED => Ok(ToChild::Created),
             t => Err(Error::Init(format!("unexpected message {t} from the runtime"))),
         }
     }

@@ -51,6 +51,10 @@ pub enum Error {
     Seccomp(String),
     #[error("terminal: {0}")]
     Tty(String),
+    /// A held SIGTERM, SIGINT or SIGHUP came while a command ran: what it
+    /// made is undone.
+    #[error("interrupted by {0}: the container was removed again")]
+    Interrupted(String),
 }
 
 /// An OS error as runc prints it: "no such file or directory", without

@@ -30,6 +30,7 @@ pub mod container;
 pub mod devices;
 pub mod error;
 pub mod exec_guard;
+pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod init;

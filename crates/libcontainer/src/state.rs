@@ -105,6 +105,12 @@ pub struct State {
     /// owns: `cgroup_dirs` is empty), for joining and the paused status.
     #[serde(default)]
     pub systemd_dirs: Vec<PathBuf>,
+    /// While `create` runs: the skiff process making the container. Saved
+    /// as soon as the id is reserved, and cleared once it is created; a
+    /// state that still names a dead creator is a create that was killed
+    /// half-way: `stopped`, for `delete` to clean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creating: Option<Creator>,
     /// What `exec` starts from ([`ExecBase`]); absent in states written
     /// before exec existed. Kept unparsed: only `exec` reads it, and
     /// parsing a Process costs every other command time and memory.
@@ -116,6 +122,24 @@ pub struct State {
     /// `update` existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// A process (pid and start time, against pid reuse).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Creator {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl Creator {
+    pub fn me() -> Creator {
+        let pid = std::process::id() as i32;
+        Creator { pid, start_time: crate::sys::proc_start_time(pid).map(|(t, _)| t).unwrap_or(0) }
+    }
+
+    fn alive(&self) -> bool {
+        crate::sys::proc_start_time(self.pid).is_some_and(|(t, s)| t == self.start_time && s != 'Z' && s != 'X')
+    }
 }
 
 /// The parts of the container's config an `exec`'d process inherits, kept
@@ -133,6 +157,9 @@ pub struct ExecBase {
 impl State {
     /// The status, derived from the live process and the fifo.
     pub fn status(&self, dir: &Path) -> Status {
+        if let Some(c) = &self.creating {
+            return if c.alive() { Status::Creating } else { Status::Stopped };
+        }
         if self.pid <= 0 {
             return Status::Stopped;
         }
@@ -282,6 +309,26 @@ impl Store {
             return Err(Error::NotExist(id.into()));
         }
         Ok(ContainerDir { id: id.into(), path, _lock: Some(lock) })
+    }
+
+    /// `delete --force` of what a killed command left without a readable
+    /// state (a directory reserved but not yet written, a truncated or
+    /// corrupt `state.json`): locked, then removed with what is in it.
+    /// Returns whether there was such a directory.
+    pub fn remove_leftover(&self, id: &str) -> Result<bool> {
+        validate_id(id)?;
+        let path = self.root.join(id);
+        let _lock = match lock_dir(&path) {
+            Ok(l) => l,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let dir = ContainerDir { id: id.into(), path, _lock: None };
+        if dir.load().is_ok() {
+            return Ok(false);
+        }
+        dir.remove()?;
+        Ok(true)
     }
 
     /// Opens a container's directory without locking (for read-only commands).

@@ -180,6 +180,18 @@ pub fn precheck(dirs: &[PathBuf]) -> Result<Vec<(i32, u64)>> {
     Ok(Vec::new())
 }
 
+/// The directories [`create_dirs`] will make for `dirs` (missing ancestors
+/// included), top-down.
+pub fn missing_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let mut missing: Vec<PathBuf> = d.ancestors().take_while(|a| !a.exists()).map(Path::to_path_buf).collect();
+        missing.reverse();
+        out.extend(missing);
+    }
+    out
+}
+
 /// Creates the container's directory in every hierarchy; records in
 /// `created` the directories it made (ancestors included), top-down, for
 /// `delete` to remove — and nothing else. The cpuset hierarchy needs cpus and mems

@@ -112,11 +112,27 @@ impl Drop for Undo {
 }
 
 /// `create`: from the bundle to an init that waits on `exec.fifo` for
-/// `start`. On any failure the undo guard removes what was made.
+/// `start`. On any failure the undo guard removes what was made. SIGTERM,
+/// SIGINT and SIGHUP are held meanwhile, so that skiff is never stopped
+/// half-way by them; one that came (a caller giving up) removes the
+/// container again — in the foreground `run`, they are for the container.
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
+    let held = super::Termination::hold()?;
+    let c = create_steps(store, opts)?;
+    match held.pending() {
+        Some(sig) if !opts.foreground => {
+            super::kill_and_wait(&c.state);
+            let _ = super::destroy(c.dir, &c.state);
+            Err(Error::Interrupted(sig))
+        }
+        _ => Ok(c),
+    }
+}
+
+fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let cfg = Config::load(opts.bundle)?;
     let (plan, init_args) = Plan::new(&cfg, opts)?;
-    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir } = reserve(store, opts, &cfg, &plan)?;
+    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir, state: mut st } = reserve(store, opts, &cfg, &plan)?;
     // On v2 the init is born in its cgroup.
     let v2_leaf = (!opts.systemd_cgroup && crate::cgroups::is_v2()).then(|| undo.cgroup.as_ref().and_then(|c| c.dirs.first().and_then(|d| crate::cgroups::prepare_v2_leaf(d)))).flatten();
     let (pid, chan, in_cgroup) = clone_init(init_args(fifo, console_socket, notify_dir)?, &mut undo, opts.foreground, v2_leaf)?;
@@ -125,13 +141,18 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     if plan.new_user {
         write_id_maps(pid, cfg.linux())?;
     }
-    let st = initial_state(&cfg, opts, &plan, undo.cgroup.as_ref().expect("set by reserve"), pid);
+    st.pid = pid.as_raw();
+    st.init_start_time = sys::proc_start_time(pid.as_raw()).map(|(t, _)| t).unwrap_or(0);
+    undo.dir.as_ref().expect("set by reserve").save(&st)?;
+    crate::fault::point("create:cloned");
     let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
     crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
     send(&chan, &ToChild::Go(creating.clone()))?;
     set_up_cgroup(&chan, &cfg, opts, &plan, &st, in_cgroup)?;
+    crate::fault::point("create:cgroup");
     converse(&chan, &cfg, &plan, &st, &creating)?;
-    finish(opts, &mut undo, st, console_recv)
+    crate::fault::point("create:ready");
+    finish(opts, &mut undo, st, console_recv, &chan)
 }
 
 /// What `create` works out from the config before it makes anything on the
@@ -334,6 +355,8 @@ struct Reserved {
     console_recv: Option<OwnedFd>,
     /// The container's state directory when it gets a notify socket.
     notify_dir: Option<PathBuf>,
+    /// The state as saved (`creating`, no init yet).
+    state: State,
 }
 
 /// Makes what the init needs before it exists, each piece in the undo guard
@@ -347,7 +370,13 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Re
     let foreign = crate::cgroups::precheck(&host_dirs)?;
     let cgroup_path = crate::cgroups::manager_path(&plan.cgroup_path, opts.systemd_cgroup, &plan.cgroup_dirs);
     let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path, systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs, created: Vec::new(), foreign });
+    // From here on the container is visible (`creating`) and, should skiff
+    // die, cleanable.
+    let mut state = initial_state(cfg, opts, plan, ucg, crate::cgroups::missing_dirs(&ucg.dirs));
+    undo.dir.as_ref().expect("set above").save(&state)?;
+    crate::fault::point("create:reserved");
     crate::cgroups::create_dirs(&ucg.dirs, &mut ucg.created)?;
+    state.cgroup_created = Some(ucg.created.clone());
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
     // Read and write: the init waits for `start`'s byte on it and, should it
     // fail after that, leaves its error there for `start` to read.
@@ -361,7 +390,7 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Re
         }
         None => None,
     };
-    Ok(Reserved { undo, fifo, console_socket, console_recv, notify_dir })
+    Ok(Reserved { undo, fifo, console_socket, console_recv, notify_dir, state })
 }
 
 /// The console socket: the caller's, or ours when `run` or `exec` relays a
@@ -455,20 +484,22 @@ fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool, cgroup: Option<
 }
 
 /// The container's state as `create` leaves it (and as the hooks see it).
-fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoCgroup, pid: Pid) -> State {
-    let init_start_time = sys::proc_start_time(pid.as_raw()).map(|(t, _)| t).unwrap_or(0);
+/// No init yet (pid 0); the cgroup directories about to be made are
+/// recorded as made (removing one that is not there is harmless), so that
+/// a `create` killed at any later point leaves a state `delete` can clean.
+fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoCgroup, planned: Vec<PathBuf>) -> State {
     State {
         oci_version: cfg.spec.version().clone(),
         id: opts.id.to_string(),
-        pid: pid.as_raw(),
+        pid: 0,
         bundle: cfg.bundle.clone(),
         rootfs: cfg.rootfs.clone(),
         created: state::now_rfc3339(),
         owner: String::new(),
         annotations: cfg.spec.annotations().clone().unwrap_or_default(),
-        init_start_time,
+        init_start_time: 0,
         cgroup_dirs: cgroup.dirs.clone(),
-        cgroup_created: Some(cgroup.created.clone()),
+        cgroup_created: Some(planned),
         cgroup_foreign: cgroup.foreign.clone(),
         cgroup_path: cgroup.path.clone(),
         systemd_cgroup: opts.systemd_cgroup,
@@ -485,6 +516,7 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
         })
         .ok(),
         resources: serde_json::value::to_raw_value(&crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices)).ok(),
+        creating: Some(state::Creator::me()),
     }
 }
 
@@ -560,7 +592,7 @@ fn converse(chan: &Channel, cfg: &Config, plan: &Plan, st: &State, creating: &[u
 
 /// Takes the pty master (when `run` relays a terminal), writes the state and
 /// pid files, and disarms the undo guard.
-fn finish(opts: &CreateOptions, undo: &mut Undo, st: State, console_recv: Option<OwnedFd>) -> Result<Created> {
+fn finish(opts: &CreateOptions, undo: &mut Undo, mut st: State, console_recv: Option<OwnedFd>, chan: &Channel) -> Result<Created> {
     let console = match console_recv {
         Some(sock) => {
             let mut buf = [0u8; 256];
@@ -569,10 +601,13 @@ fn finish(opts: &CreateOptions, undo: &mut Undo, st: State, console_recv: Option
         None => None,
     };
     // Until both files are written, a failure still undoes everything.
+    st.creating = None;
     undo.dir.as_ref().expect("set by reserve").save(&st)?;
     if let Some(p) = opts.pid_file {
         state::write_atomic(p, st.pid.to_string().as_bytes(), 0o644)?;
     }
+    crate::fault::point("create:saved");
+    send(chan, &ToChild::Created)?;
     let dir = undo.dir.take().expect("set by reserve");
     let pidfd = undo.pidfd.take().expect("set by clone_init");
     undo.cgroup = None;

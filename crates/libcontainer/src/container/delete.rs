@@ -7,8 +7,21 @@ use crate::state::{Status, Store};
 /// `delete`: removes a stopped (or created) container; `force` kills a
 /// running one first.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
-    let dir = store.open(id)?;
-    let st = dir.load()?;
+    let loaded = store.open(id).and_then(|dir| dir.load().map(|st| (dir, st)));
+    let (dir, st) = match loaded {
+        Ok(x) => x,
+        // What a command killed half-way left without a readable state.
+        Err(e) if force => {
+            return match store.remove_leftover(id)? {
+                true => {
+                    tracing::warn!("removed the state directory of {id}, whose state was unreadable ({e})");
+                    Ok(())
+                }
+                false => Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     match st.status(&dir.path) {
         Status::Stopped => {}
         // A created container is deleted like runc and crun do (containerd's
@@ -22,5 +35,6 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         }
         s => return Err(Error::BadState(format!("cannot delete container {id} that is not stopped: {s}"))),
     }
+    crate::fault::point("delete:killed");
     destroy(dir, &st)
 }

@@ -67,6 +67,51 @@ use crate::error::{Context, Result};
 use crate::state::{ContainerDir, State, Status};
 use crate::sys;
 
+/// SIGTERM, SIGINT and SIGHUP held (blocked) while a command must not be
+/// stopped half-way; restored on drop. [`Termination::pending`] takes one
+/// that came meanwhile.
+pub(crate) struct Termination {
+    set: nix::sys::signal::SigSet,
+    old: nix::sys::signal::SigSet,
+}
+
+impl Termination {
+    pub(crate) fn hold() -> Result<Termination> {
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+        let mut set = SigSet::empty();
+        for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+            set.add(s);
+        }
+        let mut old = SigSet::empty();
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).ctx(|| "block signals".into())?;
+        Ok(Termination { set, old })
+    }
+
+    /// The name of a held signal that arrived, consumed — unless the caller
+    /// held it already (then it is not ours to take).
+    pub(crate) fn pending(&self) -> Option<String> {
+        // SAFETY: sigpending fills the sigset_t it is given.
+        let pending = unsafe {
+            let mut raw: libc::sigset_t = std::mem::zeroed();
+            if libc::sigpending(&mut raw) < 0 {
+                return None;
+            }
+            nix::sys::signal::SigSet::from_sigset_t_unchecked(raw)
+        };
+        let sig = self.set.iter().find(|s| pending.contains(*s) && !self.old.contains(*s))?;
+        let mut one = nix::sys::signal::SigSet::empty();
+        one.add(sig);
+        let _ = one.wait();
+        Some(sig.as_str().to_string())
+    }
+}
+
+impl Drop for Termination {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+    }
+}
+
 /// Opens `p` close-on-exec.
 fn open_fd(p: &Path, flags: OFlag) -> Result<OwnedFd> {
     let fd = nix::fcntl::open(p, flags | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| format!("open {}", p.display()))?;

@@ -52,6 +52,7 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>
     // Opened before the release, so that an init dying right away is seen.
     let pidfd = init_pidfd(st);
     nix::unistd::write(&fd, b"0").ctx(|| "release the container init".into())?;
+    crate::fault::point("start:released");
     // The init holds the fifo (close-on-exec) until it execs the container
     // process: when our write end reports POLLERR (no reader left), the
     // process has started — or the init failed, in which case its error is

@@ -116,7 +116,7 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     //    the startContainer hooks and execve.
     let (program, env) = process::prepare_exec(&a.process, chan, console, proc, &[a.fifo.as_raw_fd()])?;
     let hooks = || crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json, Some(&a.process.exec.env));
-    process::launch(&a.process, chan, program, env, || wait_for_start(&a.fifo), hooks)
+    process::launch(&a.process, chan, program, env, || wait_for_start(&a.fifo, chan), hooks)
 }
 
 /// Step 6: pivot_root (or chroot), the console, sysctls, masked and
@@ -239,16 +239,33 @@ impl CgroupWait {
 }
 
 /// Blocks until `start` writes to exec.fifo (or gives up and closes it).
-fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
-    let mut pfd = libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+/// Until the runtime reports the container created, the channel is watched
+/// too: closed before that, the runtime died half-way (killed by a timeout,
+/// say), and this init must never run the container's process.
+fn wait_for_start(fifo: &OwnedFd, chan: &Channel) -> Result<()> {
+    let mut created = false;
     loop {
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
+        let mut pfd = [
+            libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: if created { -1 } else { chan.fd().as_raw_fd() }, events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: a valid array of two pollfds (a negative fd is ignored).
+        let r = unsafe { libc::poll(pfd.as_mut_ptr(), 2, -1) };
         if r < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
             return Err(Error::io("wait on exec.fifo", std::io::Error::last_os_error()));
+        }
+        if pfd[1].revents != 0 {
+            match chan.recv_in_child() {
+                Ok(ToChild::Created) => created = true,
+                Ok(m) => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
+                Err(_) => return Err(Error::Init("the runtime died before the container was created".into())),
+            }
+        }
+        if pfd[0].revents == 0 {
+            continue;
         }
         let mut b = [0u8; 1];
         match nix::unistd::read(fifo.as_raw_fd(), &mut b) {

@@ -262,6 +262,7 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
     drop(child_chan);
     drop(args);
     let mut child = Child { pid, pidfd, ours: !opts.detach, console: None, armed: true };
+    crate::fault::point("exec:cloned");
     tracing::debug!(pid = pid.as_raw(), "exec process cloned");
     if let Some(cpus) = &plan.cpu_initial {
         sys::set_affinity(pid.as_raw(), cpus).map_err(|e| Error::io("process.execCPUAffinity.initial", e))?;
