@@ -69,3 +69,23 @@ fn ps_lists_the_containers_processes() {
     assert!(custom.lines().count() == 4 && custom.contains("sleep"), "{custom}");
     env.rt(&["delete", "--force", &env.id]).ok();
 }
+
+/// A paused container makes no progress; resumed, it goes on.
+#[test]
+fn paused_processes_make_no_progress() {
+    require_root!();
+    let mut env = TestEnv::new("pause-progress");
+    let log = env.bind_dir("log", "/log", false);
+    env.set_sh("i=0; while :; do i=$((i+1)); echo $i > /log/n.tmp; mv /log/n.tmp /log/n; done");
+    env.run(&["-d"]).ok();
+    let n = || std::fs::read_to_string(log.join("n")).ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
+    assert!(wait_until(Duration::from_secs(10), || n() > 10), "the counter does not run");
+    env.rt(&["pause", &env.id]).ok();
+    let frozen = n();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(n(), frozen, "the counter went on while paused");
+    env.rt(&["resume", &env.id]).ok();
+    assert!(wait_until(Duration::from_secs(10), || n() > frozen + 10), "the counter did not go on after resume");
+    env.rt(&["delete", "--force", &env.id]).ok();
+    env.assert_no_leftovers(&env.id);
+}

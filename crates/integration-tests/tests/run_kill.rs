@@ -201,3 +201,19 @@ fn kill_all_reaches_every_process() {
     assert!(gone, "kill --all left processes: {:?}", procs.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>());
     env.wait_status("stopped");
 }
+
+/// `delete --force` of a container that forks without pause leaves
+/// nothing: every process of its cgroup, those forked meanwhile included.
+#[test]
+fn delete_force_reaches_processes_forked_meanwhile() {
+    require_root!();
+    let mut env = TestEnv::new("kill-forkloop");
+    env.config["linux"]["resources"]["pids"] = serde_json::json!({"limit": 300});
+    env.set_sh("while :; do sleep 600 & done");
+    env.run(&["-d"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || env.cgroup_processes(&env.id).len() > 50), "the fork loop did not get going");
+    env.rt(&["delete", "--force", &env.id]).ok();
+    assert!(env.cgroup_processes(&env.id).is_empty(), "processes left in the cgroup");
+    assert!(env.marked_processes().is_empty(), "processes left: {:?}", env.marked_processes());
+    env.assert_no_leftovers(&env.id);
+}

@@ -1,7 +1,8 @@
 //! The systemd cgroup driver (`--systemd-cgroup`, cgroupsPath
 //! `slice:prefix:name`) against a real systemd: a transient scope with
-//! `Delegate=yes` and the limits as unit properties, joined by `exec`,
-//! frozen by `pause`, gone after `delete`. Runs where systemd is PID 1 on
+//! `Delegate=yes` and the limits as unit properties, changed by `update`,
+//! read by `events`, joined by `exec`, frozen by `pause`, gone after
+//! `delete`. Runs where systemd is PID 1 on
 //! cgroup v2 (`just test` runs it in the VM: `scripts/vm-test.sh --systemd
 //! systemd`); elsewhere it says SKIPPED.
 
@@ -51,6 +52,14 @@ fn transient_scope_with_limits_exec_pause_and_delete() {
     assert_eq!(std::fs::read_to_string(format!("/sys/fs/cgroup/system.slice/{unit}/memory.max")).unwrap().trim(), "67108864");
     // exec joins the scope; pause freezes it and `state` says so.
     assert_eq!(env.rt(&["--systemd-cgroup", "exec", &env.id, "cat", "/proc/self/cgroup"]).ok().stdout, cg);
+    // update goes to the unit's properties (and its cgroup files).
+    env.rt(&["--systemd-cgroup", "update", "--memory", "128m", "--pids-limit", "60", &env.id]).ok();
+    let props = show(&unit, "MemoryMax,TasksMax");
+    assert!(props.lines().any(|l| l == "MemoryMax=134217728") && props.lines().any(|l| l == "TasksMax=60"), "after update:\n{props}");
+    assert_eq!(std::fs::read_to_string(format!("/sys/fs/cgroup/system.slice/{unit}/memory.max")).unwrap().trim(), "134217728");
+    let stats = env.rt(&["--systemd-cgroup", "events", "--stats", &env.id]);
+    let v: serde_json::Value = serde_json::from_str(stats.ok().stdout.trim()).unwrap();
+    assert_eq!(v["data"]["memory"]["usage"]["limit"], 134217728, "{}", stats.stdout);
     env.rt(&["--systemd-cgroup", "pause", &env.id]).ok();
     assert_eq!(env.status_id(&env.id).as_deref(), Some("paused"));
     env.rt(&["--systemd-cgroup", "resume", &env.id]).ok();

@@ -105,15 +105,17 @@ pub struct State {
     /// owns: `cgroup_dirs` is empty), for joining and the paused status.
     #[serde(default)]
     pub systemd_dirs: Vec<PathBuf>,
-    /// What `exec` starts from; absent in states written before exec existed.
+    /// What `exec` starts from ([`ExecBase`]); absent in states written
+    /// before exec existed. Kept unparsed: only `exec` reads it, and
+    /// parsing a Process costs every other command time and memory.
     #[serde(default)]
-    pub exec: Option<ExecBase>,
+    pub exec: Option<Box<serde_json::value::RawValue>>,
     /// The cgroup limits in force: `linux.resources` with the device rules
     /// as `create` applied them, then as each `update` changed them (what
     /// the next update merges onto). Absent in states written before
     /// `update` existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<oci_spec::runtime::LinuxResources>,
+    pub resources: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// The parts of the container's config an `exec`'d process inherits, kept
@@ -146,6 +148,20 @@ impl State {
         } else {
             Status::Running
         }
+    }
+
+    /// What `exec` starts from, parsed.
+    pub fn exec_base(&self) -> Result<Option<ExecBase>> {
+        self.exec.as_ref().map(|r| serde_json::from_str(r.get()).map_err(|e| Error::Init(format!("corrupt state: exec: {e}")))).transpose()
+    }
+
+    /// The resources last applied ([`State::resources`]), parsed.
+    pub fn applied_resources(&self) -> Result<Option<oci_spec::runtime::LinuxResources>> {
+        self.resources.as_ref().map(|r| serde_json::from_str(r.get()).map_err(|e| Error::Init(format!("corrupt state: resources: {e}")))).transpose()
+    }
+
+    pub fn set_applied_resources(&mut self, r: &oci_spec::runtime::LinuxResources) {
+        self.resources = serde_json::value::to_raw_value(r).ok();
     }
 
     /// The directories a process joins to be in the container's cgroup.

@@ -30,8 +30,10 @@ use crate::logging::{self, Format, Logger};
 
 /// Parses the process's arguments, after [`normalise`].
 pub fn parse() -> Result<Cli, Failure> {
+    // Not built (`Command::build` builds every subcommand: a tenth of a
+    // millisecond and a few hundred KiB on each run); clap builds the path
+    // it parses.
     let mut cmd = Cli::command();
-    cmd.build();
     let args = normalise(&cmd, std::env::args_os().collect());
     cmd.try_get_matches_from_mut(&args).and_then(|m| Cli::from_arg_matches(&m)).map_err(|error| Failure::new(error, &cmd, &args))
 }
@@ -187,6 +189,11 @@ fn walk<'a>(root: &'a Command, args: &[OsString], mut f: impl FnMut(OsString, &W
             f(word.clone(), &Word::Flag { depth, arg, value });
             continue;
         }
+        if s == "-help" {
+            // (clap's own flag, which an unbuilt command does not list)
+            f(OsString::from("--help"), &Word::Flag { depth, arg: None, value: None });
+            continue;
+        }
         if let Some(short) = s.strip_prefix('-').filter(|w| !w.is_empty()) {
             let (name, value) = split_value(short);
             if name.chars().nth(1).is_some() {
@@ -244,7 +251,7 @@ fn split_value(s: &str) -> (&str, Option<String>) {
 
 /// `args` (with the program name first) with every single-dash long flag
 /// of the command being parsed, or of a parent, as `--name[=value]`.
-/// `root` must be built ([`Command::build`]), so that `-help` is known.
+/// `root` need not be built (`-help` is known without it).
 pub fn normalise(root: &Command, args: Vec<OsString>) -> Vec<OsString> {
     let mut out = Vec::with_capacity(args.len());
     let Some((program, rest)) = args.split_first() else { return out };
@@ -282,7 +289,7 @@ mod tests {
 
     fn norm(args: &[&str]) -> Vec<String> {
         let mut cmd = Cli::command();
-        cmd.build();
+        // (not built, as in `parse`)
         let mut v = vec![OsString::from("skiff")];
         v.extend(args.iter().map(OsString::from));
         normalise(&cmd, v).into_iter().skip(1).map(|s| s.into_string().unwrap()).collect()
@@ -320,7 +327,7 @@ mod tests {
     fn flags_after_the_id_are_not_skiffs() {
         let parse = |args: &[&str]| {
             let mut cmd = Cli::command();
-            cmd.build();
+            // (not built, as in `parse`)
             let mut v = vec![OsString::from("skiff")];
             v.extend(args.iter().map(OsString::from));
             let v = normalise(&cmd, v);
@@ -349,7 +356,7 @@ mod tests {
         );
         assert_eq!(norm(&["exec", "--no-new-privs=false", "-detach", "id", "true"]), ["exec", "--no-new-privs=false", "--detach", "id", "--", "true"]);
         let mut cmd = Cli::command();
-        cmd.build();
+        // (not built, as in `parse`)
         let argv = normalise(&cmd, ["skiff", "exec", "-no-new-privs", "-user", "1:1", "id", "sh", "-c", "-detach", "--"].iter().map(OsString::from).collect());
         match Cli::from_arg_matches(&cmd.try_get_matches_from_mut(argv).expect("exec parses")).expect("exec args").command {
             Some(crate::cli::Command::Exec(a)) => {
@@ -378,7 +385,7 @@ mod tests {
             .arg(Arg::new("id").required(true))
             .arg(Arg::new("command").num_args(0..).trailing_var_arg(true).allow_hyphen_values(true));
         let mut cmd = Cli::command().subcommand(enter);
-        cmd.build();
+        // (not built, as in `parse`)
         let norm = |args: &[&str]| -> Vec<String> {
             let mut v = vec![OsString::from("skiff")];
             v.extend(args.iter().map(OsString::from));
@@ -419,7 +426,7 @@ mod tests {
     #[test]
     fn global_log_options_are_found_without_clap() {
         let mut cmd = Cli::command();
-        cmd.build();
+        // (not built, as in `parse`)
         let args: Vec<OsString> = ["skiff", "--root", "/r", "--log", "/l", "--log-format=json", "create", "--log", "/other", "id"].iter().map(OsString::from).collect();
         assert_eq!(global_value(&cmd, &args, "log"), Some(OsString::from("/l")));
         assert_eq!(global_value(&cmd, &args, "log-format"), Some(OsString::from("json")));
@@ -429,7 +436,7 @@ mod tests {
     #[test]
     fn usage_errors_are_one_line() {
         let mut cmd = Cli::command();
-        cmd.build();
+        // (not built, as in `parse`)
         let e = cmd.try_get_matches_from_mut(["skiff", "start"]).expect_err("start without an id is refused");
         let m = usage_message(&e);
         assert!(!m.contains('\n') && m.contains("<ID>") && m.contains("usage: skiff start"), "{m}");

@@ -478,13 +478,14 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
         host_mounts: plan.host_mounts.clone(),
         poststop: plan.hooks.poststop().clone().unwrap_or_default(),
         poststart: plan.hooks.poststart().clone().unwrap_or_default(),
-        exec: Some(state::ExecBase {
+        exec: serde_json::value::to_raw_value(&state::ExecBase {
             process: cfg.process().clone(),
             seccomp: cfg.linux().seccomp().clone(),
             personality: cfg.linux().personality().clone(),
             namespaces: cfg.linux().namespaces().iter().flatten().map(|n| n.typ()).collect(),
-        }),
-        resources: Some(crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices)),
+        })
+        .ok(),
+        resources: serde_json::value::to_raw_value(&crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices)).ok(),
     }
 }
 

@@ -199,7 +199,7 @@ pub fn update(store: &Store, id: &str, source: UpdateSource, flags: &UpdateFlags
         _ => return Err(Error::NotRunning),
     }
     warn_ignored(&changes);
-    let old = st.resources.clone();
+    let old = st.applied_resources()?;
     let old_or_default = old.clone().unwrap_or_default();
     let merged = merge(&old_or_default, &changes);
     validate(&merged)?;
@@ -212,7 +212,7 @@ pub fn update(store: &Store, id: &str, source: UpdateSource, flags: &UpdateFlags
         return Err(Error::BadState("the container was created by an older skiff that did not record its resources: update is not possible on cgroup v2".into()));
     }
     apply_or_restore(&st, &merged, &old_or_default, &changed_fields(&old_or_default, &merged))?;
-    st.resources = Some(merged);
+    st.set_applied_resources(&merged);
     dir.save(&st)
 }
 

@@ -56,7 +56,8 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     // paused container must not keep `resume` from taking it.
     let dir = store.peek(id)?;
     let st = dir.load()?;
-    let base = st.exec.as_ref().ok_or_else(|| Error::BadState("cannot exec in a container created by an older skiff (its state has no process)".into()))?;
+    let base = st.exec_base()?;
+    let base = base.as_ref().ok_or_else(|| Error::BadState("cannot exec in a container created by an older skiff (its state has no process)".into()))?;
     match st.status(&dir.path) {
         Status::Stopped => return Err(Error::BadState("cannot exec in a stopped container".into())),
         Status::Paused if !opts.ignore_paused => return Err(Error::BadState("cannot exec in a paused container (use --ignore-paused to override)".into())),
