@@ -31,6 +31,11 @@ pub struct RootfsPlan {
     pub masked: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub in_userns: bool,
+    /// Devices are bind-mounted from the host rather than made with mknod:
+    /// in a new user namespace, and also when the runtime itself runs in
+    /// one (rootless Podman's, with no user namespace in the config), where
+    /// mknod is refused just the same (as runc).
+    pub bind_devices: bool,
     pub new_cgroupns: bool,
     /// False when the container shares the runtime's mount namespace (no
     /// `mount` entry in linux.namespaces): the mounts land on the host, the
@@ -293,7 +298,7 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
     }
     let has_devpts = plan.mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
     verify_proc(plan)?;
-    crate::devices::create_all(&root, &plan.devices, plan.in_userns)?;
+    crate::devices::create_all(&root, &plan.devices, plan.bind_devices)?;
     crate::devices::symlinks(&root, has_devpts)?;
     if dev_ro {
         let fd = root.resolve(Path::new("/dev")).ctx(|| "open /dev".into())?;
