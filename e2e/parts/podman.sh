@@ -125,7 +125,7 @@ if [ -f "$W.calls" ]; then
 	scenario "run -it" s_tty
 	scenario "run -d" s_detached
 	scenario "exec (+ -it -u)" s_exec
-	scenario "update --memory (out of scope)" s_update
+	scenario "update --memory" s_update
 	scenario "stop + rm" s_stop
 	scenario "--memory --pids-limit --cpus" s_resources
 	scenario "--cap-drop" s_cap_drop
