@@ -298,13 +298,28 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
     }
     let has_devpts = plan.mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
     verify_proc(plan)?;
-    crate::devices::create_all(&root, &plan.devices, plan.bind_devices)?;
-    crate::devices::symlinks(&root, has_devpts)?;
+    // A /dev bound from elsewhere (the host's, say) is the config's own: no
+    // node or symlink is made in it, as with runc — they would land in the
+    // bound directory itself.
+    let dev_bound = plan.mounts.iter().any(|m| clean(m.destination()) == Path::new("/dev") && is_bind(m));
+    if !dev_bound {
+        crate::devices::create_all(&root, &plan.devices, plan.bind_devices)?;
+        crate::devices::symlinks(&root, has_devpts)?;
+    }
     if dev_ro {
         let fd = root.resolve(Path::new("/dev")).ctx(|| "open /dev".into())?;
         do_mount(None, &fd, None, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&fd), None).ctx(|| "remount /dev read-only".into())?;
     }
     Ok(())
+}
+
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || parse_options(m.options().as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_BIND)
+}
+
+/// `p` without `.` components, repeated or trailing slashes.
+fn clean(p: &Path) -> PathBuf {
+    p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
 /// One line of /proc/self/mountinfo.
