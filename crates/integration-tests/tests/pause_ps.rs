@@ -89,3 +89,26 @@ fn paused_processes_make_no_progress() {
     env.rt(&["delete", "--force", &env.id]).ok();
     env.assert_no_leftovers(&env.id);
 }
+
+/// kill of a paused container: SIGKILL is delivered (the container is
+/// thawed so that it dies, as runc does); another signal waits for resume.
+#[test]
+fn kill_of_a_paused_container() {
+    require_root!();
+    let mut env = TestEnv::new("pause-kill");
+    let log = env.bind_dir("log", "/log", false);
+    env.set_sh("trap 'echo usr1 > /log/got' USR1; while :; do sleep 0.1; done");
+    env.run(&["-d"]).ok();
+    std::thread::sleep(Duration::from_millis(300));
+    env.rt(&["pause", &env.id]).ok();
+    env.rt(&["kill", &env.id, "USR1"]).ok();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!log.join("got").exists(), "a paused container handled a signal");
+    env.rt(&["resume", &env.id]).ok();
+    assert!(wait_until(Duration::from_secs(10), || log.join("got").exists()), "the signal was lost across the pause");
+    env.rt(&["pause", &env.id]).ok();
+    env.rt(&["kill", &env.id, "KILL"]).ok();
+    env.wait_status_id(&env.id, "stopped", Duration::from_secs(10));
+    env.rt(&["delete", &env.id]).ok();
+    env.assert_no_leftovers(&env.id);
+}
