@@ -331,3 +331,21 @@ fn rootless_runtime_already_in_a_user_namespace() {
     }
     assert!(!r.xdg.join("skiff").join(&r.env.id).exists(), "state left behind");
 }
+
+/// An idmapped mount of a host filesystem is something the kernel refuses
+/// an unprivileged user: refused up front, with the reason, nothing left.
+#[test]
+fn rootless_idmapped_host_mount_is_refused_with_the_reason() {
+    let r = rootless_env!("rl-idmap");
+    let src = r.env.dir.join("idsrc");
+    fs::create_dir_all(&src).unwrap();
+    let uid = r.uid;
+    r.spec(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/id", "type": "bind", "source": src, "options": ["bind", "idmap"],
+            "uidMappings": [{"containerID": 0, "hostID": uid, "size": 1}], "gidMappings": [{"containerID": 0, "hostID": uid, "size": 1}]}));
+        c["process"]["args"] = json!(["true"]);
+    });
+    let id = r.env.id.clone();
+    r.rt(&["run", &id]).failed().stderr_mentions(&["idmapped mount"]).stderr_mentions(&["cap_sys_admin"]).short_error(2);
+    assert!(!r.xdg.join("skiff").join(&id).exists(), "state left behind");
+}

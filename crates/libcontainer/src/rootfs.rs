@@ -91,6 +91,12 @@ pub fn idmapped_trees(mounts: &[Mount], bundle: &Path) -> Result<Vec<Option<Owne
         if u.is_empty() || g.is_empty() {
             return Err(Error::config(format!("mounts[{i}]"), "an idmapped mount needs uidMappings and gidMappings"));
         }
+        if !nix::unistd::geteuid().is_root() {
+            // The kernel idmaps a mount only for a caller with CAP_SYS_ADMIN
+            // over the filesystem's own user namespace: for a filesystem of
+            // the host, never an unprivileged user.
+            return Err(Error::config(format!("mounts[{i}]"), "an idmapped mount of a host filesystem needs privileges an unprivileged (rootless) user does not have: the kernel requires CAP_SYS_ADMIN in the filesystem's user namespace"));
+        }
         let userns = crate::sys::userns_with_maps(&u, &g).ctx(|| format!("mounts[{i}]: create the id-mapping user namespace"))?;
         let src = m.source().as_ref().ok_or_else(|| Error::config(format!("mounts[{i}].source"), "missing"))?;
         let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
