@@ -62,9 +62,15 @@ fn ps_lists_the_containers_processes() {
         pids.len() == 3
     }), "ps --format json: {pids:?}");
     assert!(pids.contains(&pid), "the init {pid} is not in {pids:?}");
-    let table = env.rt(&["ps", &env.id]).ok().stdout.clone();
+    // (a forked child is still `sh` until it has exec'd sleep)
+    let mut table = String::new();
+    let sleeps = |t: &str| t.lines().filter(|l| l.ends_with("sleep 31") || l.ends_with("sleep 32")).count();
+    wait_until(Duration::from_secs(5), || {
+        table = env.rt(&["ps", &env.id]).ok().stdout.clone();
+        sleeps(&table) == 2
+    });
     assert!(table.lines().next().is_some_and(|h| h.contains("PID")), "{table}");
-    assert_eq!(table.lines().filter(|l| l.ends_with("sleep 31") || l.ends_with("sleep 32")).count(), 2, "{table}");
+    assert_eq!(sleeps(&table), 2, "{table}");
     let custom = env.rt(&["ps", &env.id, "-o", "pid,comm"]).ok().stdout.clone();
     assert!(custom.lines().count() == 4 && custom.contains("sleep"), "{custom}");
     env.rt(&["delete", "--force", &env.id]).ok();
