@@ -154,12 +154,14 @@ fn check_memory(host: &Host, m: &LinuxMemory) -> Result<()> {
     if swap != 0 && !host.v2 {
         host.v1_file("memory", "memory.memsw.limit_in_bytes", &f("swap"), "swap accounting is off in this kernel")?;
     }
+    // The runtime-spec deprecates `kernel` and lets runtimes ignore it; the
+    // kernel itself does since 5.16. As runc: written where the file is
+    // (v1), with a warning that it has no effect; on v2 there is no file.
     if m.kernel().is_some_and(|k| k > 0) {
         if host.v2 {
-            return Err(Error::config(f("kernel"), "cgroup v2 has no separate kernel memory limit (memory.max includes it)"));
-        }
-        if host.kernel_at_least(5, 16) {
-            return Err(Error::config(f("kernel"), "kernel memory limits are ignored by Linux 5.16 and later (memory.kmem.limit_in_bytes is a no-op)"));
+            tracing::warn!("{}: ignored: cgroup v2 has no separate kernel memory limit (memory.max includes it)", f("kernel"));
+        } else if host.kernel_at_least(5, 16) {
+            tracing::warn!("{}: has no effect: Linux 5.16 and later ignore kernel memory limits (memory.kmem.limit_in_bytes)", f("kernel"));
         }
     }
     if m.kernel_tcp().is_some_and(|k| k > 0) {
