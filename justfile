@@ -91,8 +91,9 @@ conformance: debug
     RUNTIME=${RUNTIME:-{{skiff}}} scripts/conformance.sh
 
 # containerd 1.6 + ctr, its CRI plugin (driven as the kubelet does), dockerd 20.10
-# and Podman 4.3, each with the runtime under test; prints the client x scenario
-# table. PARTS: some of "containerd cri docker podman"; E2E_EXPECTED=FILE lists
+# and Podman 4.3 (rootful, and rootless as a user of its own), each with the runtime
+# under test; prints the client x scenario table. PARTS: some of "containerd cri
+# docker podman podman-rootless"; E2E_EXPECTED=FILE lists
 # rows expected to fail (docs/compatibility.md, "End to end with the real callers").
 # End to end with the real callers (RUNTIME=/usr/sbin/runc to test another runtime)
 e2e PARTS="": debug

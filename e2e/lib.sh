@@ -71,7 +71,7 @@ scenario() {
 	printf '%s|%s|%s|%s|%s\n' "$CLIENT" "$name" "$status" "$secs" "$(printf '%s' "$_detail" | tr '|\n' '/ ' | cut -c1-400)" >>"$E2E_RESULTS"
 	local shown=$status
 	case $status/$name in FAIL/*"(out of scope)"*) shown="FAIL, out of scope" ;; esac
-	printf '[%s] %-10s %-34s %5ss  %s\n' "$shown" "$CLIENT" "$name" "$secs" "$_detail"
+	printf '[%s] %-15s %-34s %5ss  %s\n' "$shown" "$CLIENT" "$name" "$secs" "$_detail"
 	if [ "$shown" = FAIL ] && [ "${E2E_VERBOSE:-1}" = 1 ]; then
 		sed 's/^/       /' "$log" | tail -n 40
 	fi

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # e2e/run.sh — the end-to-end suite: the real callers (containerd 1.6 + ctr,
-# containerd's CRI plugin driven like the kubelet, dockerd 20.10, Podman 4.3)
-# with the runtime under test as their runtime.
+# containerd's CRI plugin driven like the kubelet, dockerd 20.10, Podman 4.3
+# rootful and rootless) with the runtime under test as their runtime.
 #
-#   RUNTIME=/path/to/runtime e2e/run.sh [PART...]     (as root; PART: containerd cri docker podman)
+#   RUNTIME=/path/to/runtime e2e/run.sh [PART...]
+#   (as root; PART: containerd cri docker podman podman-rootless)
 #
 # Each daemon is started by its part with private state dirs and sockets and
 # stopped by PID; the images are built here from a busybox-static rootfs (no
 # registry). Prints one row per client × scenario and a table at the end.
+# podman-rootless runs Podman as an unprivileged user of its own
+# ($E2E_RL_USER, default skiff-e2e: made once, with subordinate ids).
 # The host is snapshotted before and checked after (processes, mounts,
 # cgroups, network links, iptables rules, network namespaces): anything left
 # is a FAIL row (then cleaned up by force).
@@ -19,6 +22,7 @@
 #                  any other FAIL does. Without it every FAIL fails the run.
 #   E2E_TIMEOUT    seconds for each client call (default 60)
 #   E2E_PART_TIMEOUT seconds for a whole part (default 300)
+#   E2E_RL_USER    the user podman-rootless runs as (default skiff-e2e)
 #   E2E_RESULTS    where to write the rows (default: a file in the temp dir,
 #                  copied to target/e2e/results-<runtime>.txt)
 #   KEEP_TMP=1     keep the temp dir (logs of every scenario)
@@ -36,7 +40,7 @@ RUNTIME=${RUNTIME:-$repo/target/debug/skiff}
 [ "$(id -u)" = 0 ] || { echo "e2e: must run as root" >&2; exit 1; }
 [ -x "$RUNTIME" ] || { echo "e2e: runtime not found or not executable: $RUNTIME" >&2; exit 1; }
 RUNTIME=$(readlink -f "$RUNTIME")
-PARTS=${*:-containerd cri docker podman}
+PARTS=${*:-containerd cri docker podman podman-rootless}
 E2E_TAG=$(printf '%04x%04x' $$ $RANDOM)
 E2E_TMP=$(mktemp -d /tmp/e2e.XXXXXX)
 chmod 711 "$E2E_TMP"

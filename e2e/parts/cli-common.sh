@@ -1,5 +1,6 @@
-# e2e/parts/cli-common.sh — the scenarios docker.sh and podman.sh share
-# (sourced): their command lines are the same. The part defines
+# e2e/parts/cli-common.sh — the scenarios docker.sh, podman.sh and
+# podman-rootless.sh share (sourced): their command lines are the same.
+# The part defines
 #   cli ARGS...          the client, bounded in time (dk, pm)
 #   cli_run ARGS...      `cli run` with the part's own flags (cgroup parent, ...)
 #   cli_tty ARGS...      the client under a terminal (run_tty), for `exec -it`
@@ -88,4 +89,39 @@ s_resources() {
 	expect_eq "exit code" "$rc" 0 || return 1
 	expect_eq "memory, pids, cfs quota inside" "$(printf '%s' "$out" | tr '\n' ' ')" "67108864 33 50000" || return 1
 	note "--memory 64m, --pids-limit 33, --cpus 0.5 seen in the cgroup"
+}
+
+# podman.sh and podman-rootless.sh
+s_cap_drop() {
+	local out rc eff
+	out=$(cli_run --rm --cap-drop CHOWN "$IMAGE" sh -c 'grep CapEff /proc/self/status; touch /tmp/f; chown 1 /tmp/f && echo chown-ok || echo chown-denied' 2>&1)
+	rc=$?
+	show "$out"
+	expect_eq "exit code" "$rc" 0 || return 1
+	eff=$(printf '%s\n' "$out" | awk '/^CapEff:/ { print $2 }')
+	[ -n "$eff" ] && [ $((0x$eff & 1)) = 0 ] && [ $((0x$eff & 2)) = 2 ] ||
+		{ fail "CapEff '$eff': want CAP_CHOWN (bit 0) cleared, CAP_DAC_OVERRIDE (bit 1) kept"; return 1; }
+	expect_line "chown" "$out" chown-denied || return 1
+	note "CapEff $eff: CAP_CHOWN dropped, chown refused"
+}
+
+s_read_only() {
+	local out rc
+	out=$(cli_run --rm --read-only "$IMAGE" sh -c 'touch /x 2>&1; touch /tmp/y && echo tmp-ok' 2>&1)
+	rc=$?
+	show "$out"
+	expect_eq "exit code" "$rc" 0 || return 1
+	printf '%s' "$out" | grep -q "Read-only file system" || { fail "writing / did not fail with EROFS"; return 1; }
+	expect_line "tmpfs /tmp" "$out" tmp-ok || return 1
+	note "/ read-only (EROFS), /tmp writable"
+}
+
+s_user() {
+	local out rc
+	out=$(cli_run --rm --user 65534:65534 "$IMAGE" sh -c 'echo "uid=$(id -u) gid=$(id -g)"' 2>&1)
+	rc=$?
+	show "$out"
+	expect_eq "exit code" "$rc" 0 || return 1
+	expect_line "ids" "$out" "uid=65534 gid=65534" || return 1
+	note "uid and gid 65534"
 }

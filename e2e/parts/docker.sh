@@ -132,7 +132,7 @@ if [ -n "$DOCKERD_PID" ]; then
 	scenario "exec (+ -it -u)" s_exec
 	scenario "top" s_top
 	scenario "pause/unpause" s_pause
-	scenario "update --memory (out of scope)" s_update
+	scenario "update --memory" s_update
 	scenario "stop + rm" s_stop
 	scenario "--memory --pids-limit --cpus" s_resources
 	scenario "runtime under test ran them" s_runtime

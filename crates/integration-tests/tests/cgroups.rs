@@ -333,8 +333,10 @@ fn shared_existing_cgroup_is_neither_killed_nor_removed() {
     env.set_sh("sleep 1000 & echo $! > /out/child; wait");
     env.create().ok();
     env.start().ok();
-    assert!(wait_until(Duration::from_secs(10), || out.join("child").exists()), "container did not start");
-    let child: i32 = fs::read_to_string(out.join("child")).unwrap().trim().parse().unwrap();
+    // (the shell creates the file before it writes the pid into it)
+    let read_child = || fs::read_to_string(out.join("child")).ok().and_then(|s| s.trim().parse::<i32>().ok());
+    assert!(wait_until(Duration::from_secs(10), || read_child().is_some()), "container did not start");
+    let child = read_child().unwrap();
     env.rt(&["kill", "--all", &env.id, "KILL"]).ok();
     env.wait_status("stopped");
     assert!(pid_alive(other), "kill --all killed a process that was in the cgroup before the container");

@@ -388,3 +388,25 @@ fn stdio_device_of_the_host_is_not_chowned() {
     out.ok();
     assert_eq!(after.uid(), before.uid(), "the host's /dev/null was given to the container's user");
 }
+
+/// A /dev bound from a host directory is the config's: skiff makes no node
+/// and no symlink in it (they would land in the host directory), as runc.
+#[test]
+fn no_device_nodes_are_made_in_a_bound_dev() {
+    require_root!();
+    let mut env = TestEnv::new("esc-dev-bind");
+    let hostdev = env.dir.join("hostdev");
+    std::fs::create_dir_all(&hostdev).unwrap();
+    std::fs::write(hostdev.join("null"), "a file of the host\n").unwrap();
+    env.remove_mount("/dev");
+    env.remove_mount("/dev/pts");
+    env.remove_mount("/dev/shm");
+    env.remove_mount("/dev/mqueue");
+    env.add_mount(serde_json::json!({"destination": "/dev", "type": "bind", "source": hostdev, "options": ["rbind"]}));
+    env.config["linux"]["maskedPaths"] = serde_json::json!([]);
+    env.set_args(&["true"]);
+    env.run(&[]).ok();
+    let names: Vec<String> = std::fs::read_dir(&hostdev).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, vec!["null".to_string()], "skiff made entries in the bound /dev");
+    assert_eq!(std::fs::read_to_string(hostdev.join("null")).unwrap(), "a file of the host\n", "the host's file was replaced");
+}

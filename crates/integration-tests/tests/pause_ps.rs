@@ -62,9 +62,15 @@ fn ps_lists_the_containers_processes() {
         pids.len() == 3
     }), "ps --format json: {pids:?}");
     assert!(pids.contains(&pid), "the init {pid} is not in {pids:?}");
-    let table = env.rt(&["ps", &env.id]).ok().stdout.clone();
+    // (a forked child is still `sh` until it has exec'd sleep)
+    let mut table = String::new();
+    let sleeps = |t: &str| t.lines().filter(|l| l.ends_with("sleep 31") || l.ends_with("sleep 32")).count();
+    wait_until(Duration::from_secs(5), || {
+        table = env.rt(&["ps", &env.id]).ok().stdout.clone();
+        sleeps(&table) == 2
+    });
     assert!(table.lines().next().is_some_and(|h| h.contains("PID")), "{table}");
-    assert_eq!(table.lines().filter(|l| l.ends_with("sleep 31") || l.ends_with("sleep 32")).count(), 2, "{table}");
+    assert_eq!(sleeps(&table), 2, "{table}");
     let custom = env.rt(&["ps", &env.id, "-o", "pid,comm"]).ok().stdout.clone();
     assert!(custom.lines().count() == 4 && custom.contains("sleep"), "{custom}");
     env.rt(&["delete", "--force", &env.id]).ok();
@@ -87,5 +93,28 @@ fn paused_processes_make_no_progress() {
     env.rt(&["resume", &env.id]).ok();
     assert!(wait_until(Duration::from_secs(10), || n() > frozen + 10), "the counter did not go on after resume");
     env.rt(&["delete", "--force", &env.id]).ok();
+    env.assert_no_leftovers(&env.id);
+}
+
+/// kill of a paused container: SIGKILL is delivered (the container is
+/// thawed so that it dies, as runc does); another signal waits for resume.
+#[test]
+fn kill_of_a_paused_container() {
+    require_root!();
+    let mut env = TestEnv::new("pause-kill");
+    let log = env.bind_dir("log", "/log", false);
+    env.set_sh("trap 'echo usr1 > /log/got' USR1; while :; do sleep 0.1; done");
+    env.run(&["-d"]).ok();
+    std::thread::sleep(Duration::from_millis(300));
+    env.rt(&["pause", &env.id]).ok();
+    env.rt(&["kill", &env.id, "USR1"]).ok();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!log.join("got").exists(), "a paused container handled a signal");
+    env.rt(&["resume", &env.id]).ok();
+    assert!(wait_until(Duration::from_secs(10), || log.join("got").exists()), "the signal was lost across the pause");
+    env.rt(&["pause", &env.id]).ok();
+    env.rt(&["kill", &env.id, "KILL"]).ok();
+    env.wait_status_id(&env.id, "stopped", Duration::from_secs(10));
+    env.rt(&["delete", &env.id]).ok();
     env.assert_no_leftovers(&env.id);
 }

@@ -97,6 +97,17 @@ impl Rootless {
         fs::write(&p, serde_json::to_string_pretty(&c).unwrap()).unwrap();
     }
 
+    /// The runtime as root of a user namespace of the user's own, made with
+    /// newuidmap/newgidmap (setgroups allowed), as rootless Podman runs it:
+    /// the user is 0 there, its subordinate ids 1 to 65536.
+    fn rt_in_users_ns(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--map-user=0", "--map-group=0", &format!("--map-users={},1,65536", self.subuid), &format!("--map-groups={},1,65536", self.subgid), "--setgroups", "allow", "--"]);
+        cmd.arg(runtime_bin()).args(args).current_dir(&self.env.bundle).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("HOME", &self.env.dir).env("XDG_RUNTIME_DIR", &self.xdg).env(MARKER_VAR, &self.env.marker);
+        cmd.uid(self.uid).gid(self.gid);
+        self.env.run_cmd(cmd)
+    }
+
     fn delete(&self, id: &str) {
         let _ = self.rt(&["delete", "--force", id]);
     }
@@ -293,4 +304,48 @@ fn rootless_limits_apply_in_a_delegated_cgroup() {
     assert_eq!(lines.first().copied(), Some("0::/"), "not in a cgroup namespace of its own cgroup: {}", out.describe());
     assert!(lines.contains(&"33554432") && lines.contains(&"20"), "the limits are not applied: {}", out.describe());
     let _ = Command::new("loginctl").args(["disable-linger", USER]).status();
+}
+
+/// Rootless Podman's way (e2e/parts/podman-rootless.sh): the runtime runs
+/// as root of the user's user namespace and the config asks for none. mknod
+/// is refused there as in a new one, so the devices are the host's, bound
+/// (skiff made them with mknod: "create device /dev/null: operation not
+/// permitted"); the host's /dev/null is left as it was.
+#[test]
+fn rootless_runtime_already_in_a_user_namespace() {
+    let r = rootless_env!("rl-in-userns");
+    r.spec(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "user" && n["type"] != "cgroup");
+        c["linux"].as_object_mut().unwrap().remove("uidMappings");
+        c["linux"].as_object_mut().unwrap().remove("gidMappings");
+        c["process"]["user"] = json!({"uid": 65534, "gid": 65534});
+        c["process"]["args"] = json!(["sh", "-c", "for d in null zero full random urandom tty; do stat -c \"$d %t:%T %a\" /dev/$d; done; echo x > /dev/null && echo null-ok; id -u; grep -c . /proc/self/uid_map"]);
+    });
+    let meta = |p: &str| fs::metadata(p).map(|m| (std::os::unix::fs::MetadataExt::mode(&m), std::os::unix::fs::MetadataExt::uid(&m), std::os::unix::fs::MetadataExt::gid(&m))).unwrap();
+    let before = meta("/dev/null");
+    let out = r.rt_in_users_ns(&["run", &r.env.id]);
+    assert_eq!(meta("/dev/null"), before, "the host's /dev/null changed");
+    let text = out.ok().stdout.clone();
+    for want in ["null 1:3 666", "zero 1:5 666", "full 1:7 666", "random 1:8 666", "urandom 1:9 666", "tty 5:0 666", "null-ok", "65534", "2"] {
+        assert!(text.lines().any(|l| l.trim() == want), "no line {want:?}: {}", out.describe());
+    }
+    assert!(!r.xdg.join("skiff").join(&r.env.id).exists(), "state left behind");
+}
+
+/// An idmapped mount of a host filesystem is something the kernel refuses
+/// an unprivileged user: refused up front, with the reason, nothing left.
+#[test]
+fn rootless_idmapped_host_mount_is_refused_with_the_reason() {
+    let r = rootless_env!("rl-idmap");
+    let src = r.env.dir.join("idsrc");
+    fs::create_dir_all(&src).unwrap();
+    let uid = r.uid;
+    r.spec(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/id", "type": "bind", "source": src, "options": ["bind", "idmap"],
+            "uidMappings": [{"containerID": 0, "hostID": uid, "size": 1}], "gidMappings": [{"containerID": 0, "hostID": uid, "size": 1}]}));
+        c["process"]["args"] = json!(["true"]);
+    });
+    let id = r.env.id.clone();
+    r.rt(&["run", &id]).failed().stderr_mentions(&["idmapped mount"]).stderr_mentions(&["cap_sys_admin"]).short_error(2);
+    assert!(!r.xdg.join("skiff").join(&id).exists(), "state left behind");
 }

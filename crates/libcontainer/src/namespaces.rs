@@ -210,6 +210,19 @@ fn time_offsets(linux: &Linux) -> String {
 }
 
 /// The text of a /proc/<pid>/{uid,gid}_map file for `maps`.
+/// Whether this process runs in a user namespace other than the initial
+/// one (its uid map is not the identity over every id), as runc's
+/// `userns.RunningInUserNS`: rootless Podman runs the runtime as root of a
+/// user namespace of its own and asks for none in the config.
+pub fn running_in_userns() -> bool {
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    uid_map_is_partial(&map)
+}
+
+fn uid_map_is_partial(map: &str) -> bool {
+    map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
+}
+
 pub fn id_map_text(maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>) -> String {
     maps.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
 }
@@ -247,4 +260,17 @@ fn id_map_helper(helper: &str, pid: nix::unistd::Pid, maps: &Option<Vec<oci_spec
         return Err(Error::config(field, format!("{helper} refused the mapping (check /etc/subuid and /etc/subgid): {}", msg.trim())));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uid_map_is_partial;
+
+    #[test]
+    fn the_initial_user_namespace_maps_every_id() {
+        assert!(!uid_map_is_partial("         0          0 4294967295\n"));
+        // rootless Podman's namespace: the user, then its subordinate ids
+        assert!(uid_map_is_partial("         0       1004          1\n         1     296608      65536\n"));
+        assert!(uid_map_is_partial("0 0 1\n"));
+    }
 }

@@ -31,6 +31,11 @@ pub struct RootfsPlan {
     pub masked: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub in_userns: bool,
+    /// Devices are bind-mounted from the host rather than made with mknod:
+    /// in a new user namespace, and also when the runtime itself runs in
+    /// one (rootless Podman's, with no user namespace in the config), where
+    /// mknod is refused just the same (as runc).
+    pub bind_devices: bool,
     pub new_cgroupns: bool,
     /// False when the container shares the runtime's mount namespace (no
     /// `mount` entry in linux.namespaces): the mounts land on the host, the
@@ -85,6 +90,12 @@ pub fn idmapped_trees(mounts: &[Mount], bundle: &Path) -> Result<Vec<Option<Owne
         let (u, g) = (crate::namespaces::id_map_text(m.uid_mappings()), crate::namespaces::id_map_text(m.gid_mappings()));
         if u.is_empty() || g.is_empty() {
             return Err(Error::config(format!("mounts[{i}]"), "an idmapped mount needs uidMappings and gidMappings"));
+        }
+        if !nix::unistd::geteuid().is_root() {
+            // The kernel idmaps a mount only for a caller with CAP_SYS_ADMIN
+            // over the filesystem's own user namespace: for a filesystem of
+            // the host, never an unprivileged user.
+            return Err(Error::config(format!("mounts[{i}]"), "an idmapped mount of a host filesystem needs privileges an unprivileged (rootless) user does not have: the kernel requires CAP_SYS_ADMIN in the filesystem's user namespace"));
         }
         let userns = crate::sys::userns_with_maps(&u, &g).ctx(|| format!("mounts[{i}]: create the id-mapping user namespace"))?;
         let src = m.source().as_ref().ok_or_else(|| Error::config(format!("mounts[{i}].source"), "missing"))?;
@@ -293,13 +304,28 @@ pub fn prepare(plan: &RootfsPlan, cgroup_ready: &mut dyn FnMut() -> Result<()>) 
     }
     let has_devpts = plan.mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
     verify_proc(plan)?;
-    crate::devices::create_all(&root, &plan.devices, plan.in_userns)?;
-    crate::devices::symlinks(&root, has_devpts)?;
+    // A /dev bound from elsewhere (the host's, say) is the config's own: no
+    // node or symlink is made in it, as with runc — they would land in the
+    // bound directory itself.
+    let dev_bound = plan.mounts.iter().any(|m| clean(m.destination()) == Path::new("/dev") && is_bind(m));
+    if !dev_bound {
+        crate::devices::create_all(&root, &plan.devices, plan.bind_devices)?;
+        crate::devices::symlinks(&root, has_devpts)?;
+    }
     if dev_ro {
         let fd = root.resolve(Path::new("/dev")).ctx(|| "open /dev".into())?;
         do_mount(None, &fd, None, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&fd), None).ctx(|| "remount /dev read-only".into())?;
     }
     Ok(())
+}
+
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || parse_options(m.options().as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_BIND)
+}
+
+/// `p` without `.` components, repeated or trailing slashes.
+fn clean(p: &Path) -> PathBuf {
+    p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
 /// One line of /proc/self/mountinfo.

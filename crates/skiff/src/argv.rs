@@ -288,7 +288,7 @@ mod tests {
     use super::*;
 
     fn norm(args: &[&str]) -> Vec<String> {
-        let mut cmd = Cli::command();
+        let cmd = Cli::command();
         // (not built, as in `parse`)
         let mut v = vec![OsString::from("skiff")];
         v.extend(args.iter().map(OsString::from));
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn global_log_options_are_found_without_clap() {
-        let mut cmd = Cli::command();
+        let cmd = Cli::command();
         // (not built, as in `parse`)
         let args: Vec<OsString> = ["skiff", "--root", "/r", "--log", "/l", "--log-format=json", "create", "--log", "/other", "id"].iter().map(OsString::from).collect();
         assert_eq!(global_value(&cmd, &args, "log"), Some(OsString::from("/l")));

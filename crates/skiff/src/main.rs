@@ -98,13 +98,8 @@ fn rootless(cli: &Cli) -> bool {
     match cli.rootless.as_deref() {
         Some("true") => true,
         Some("false") => false,
-        _ => !nix::unistd::geteuid().is_root() || in_partial_userns(),
+        _ => !nix::unistd::geteuid().is_root() || libcontainer::namespaces::running_in_userns(),
     }
-}
-
-fn in_partial_userns() -> bool {
-    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
 }
 
 /// The state root: `--root`; rootless, `$XDG_RUNTIME_DIR/skiff`, else the

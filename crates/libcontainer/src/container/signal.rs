@@ -24,7 +24,14 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(Error::NotRunning);
     }
     let fd = init_pidfd(&st).ok_or(Error::NotRunning)?;
-    sys::pidfd_send_signal(fd.as_fd(), sig).map_err(|e| if e.raw_os_error() == Some(libc::ESRCH) { Error::NotRunning } else { Error::io("kill", e) })
+    sys::pidfd_send_signal(fd.as_fd(), sig).map_err(|e| if e.raw_os_error() == Some(libc::ESRCH) { Error::NotRunning } else { Error::io("kill", e) })?;
+    // A frozen task acts on SIGKILL only once thawed (the v1 freezer): as
+    // runc, a SIGKILLed paused container is thawed, so that it dies. Other
+    // signals wait for `resume`.
+    if sig == libc::SIGKILL && status == Status::Paused {
+        crate::cgroups::thaw(st.member_dirs());
+    }
+    Ok(())
 }
 
 fn cgroup_has_pids(st: &State) -> bool {

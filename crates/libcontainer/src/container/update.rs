@@ -351,17 +351,19 @@ pub fn validate(r: &LinuxResources) -> Result<()> {
     if r.pids().is_some_and(|p| p.limit() < -1) {
         return Err(bad("pids.limit", "must be -1 (unlimited) or a positive number"));
     }
-    if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()).filter(|w| !(10..=1000).contains(w)) {
+    // (0 means "not set", as Docker and Podman send it — also in what
+    // create recorded.)
+    if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()).filter(|w| *w != 0 && !(10..=1000).contains(w)) {
         return Err(bad("blockIO.weight", format!("{w} is out of range: 10 to 1000")));
     }
     crate::cgroups::check_unified(Some(r)).map_err(|_| bad("unified", "cannot be used on a cgroup v1 host"))
 }
 
 fn validate_cpu(c: &LinuxCpu) -> Result<()> {
-    if let Some(s) = c.shares().filter(|s| !(2..=262_144).contains(s)) {
+    if let Some(s) = c.shares().filter(|s| *s != 0 && !(2..=262_144).contains(s)) {
         return Err(bad("cpu.shares", format!("{s} is out of range: 2 to 262144")));
     }
-    if let Some(p) = c.period().filter(|p| !(1000..=1_000_000).contains(p)) {
+    if let Some(p) = c.period().filter(|p| *p != 0 && !(1000..=1_000_000).contains(p)) {
         return Err(bad("cpu.period", format!("{p} is out of range: 1000 to 1000000 microseconds")));
     }
     match c.quota() {
