@@ -56,12 +56,19 @@ demo: release
 # The whole test suite: unit + integration tests, OCI conformance, end to end with the real callers (as root)
 test: debug
     cargo test --workspace -- --test-threads=4
+    scripts/soak.sh 50
     scripts/install-check.sh
     RUNTIME={{skiff}} scripts/conformance.sh
     RUNTIME={{skiff}} e2e/run.sh
     scripts/lsm-vm.sh
     just vm-tests
     just conformance-v2-ci
+
+# N container lifecycles (create/start/exec/kill/delete, run with a terminal), failing
+# if mounts, cgroup dirs, fds, zombies or state files grew; `just test` runs 50 (~20 s),
+# `just soak 1000` by hand. SKIFF=/usr/sbin/runc to soak another runtime.
+soak N="50": debug
+    scripts/soak.sh {{N}}
 
 # Integration tests that need a cgroup-v2 host or systemd, in the VM of
 # ../shared/tools/vm-run.sh (part of `just test`): exec, the cgroup tests,

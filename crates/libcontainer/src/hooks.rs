@@ -16,14 +16,21 @@ use crate::error::{Error, Result};
 /// `env` gets `default_env` (the container process's environment for the
 /// hooks the init runs, as with runc) or else the runtime's own.
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8], default_env: Option<&[std::ffi::CString]>) -> Result<()> {
-    run_all_in(kind, hooks, state_json, default_env, None)
+    for (i, h) in hooks.iter().enumerate() {
+        run(h, state_json, default_env, None, &mut |_| {}).map_err(|e| Error::Hook(format!("{kind} hook #{i} ({}): {e}", h.path().display())))?;
+    }
+    Ok(())
 }
 
-/// [`run_all`] with `dir` as the hooks' working directory, against which a
-/// relative hook path resolves (runc runs the runtime's hooks in the bundle).
-pub fn run_all_in(kind: &str, hooks: &[Hook], state_json: &[u8], default_env: Option<&[std::ffi::CString]>, dir: Option<&Path>) -> Result<()> {
+/// The runtime's hooks: [`run_all`] with the runtime's environment and
+/// `dir` as the hooks' working directory, against which a relative hook
+/// path resolves (runc runs the runtime's hooks in the bundle). Each hook
+/// leads a process group of its own, whose number is given to `spawned`
+/// as soon as it runs (so that `create` can record it: should the runtime
+/// die during the hook, `delete` kills the group, the hook's children too).
+pub fn run_all_in(kind: &str, hooks: &[Hook], state_json: &[u8], dir: &Path, spawned: &mut dyn FnMut(i32)) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run(h, state_json, default_env, dir).map_err(|e| Error::Hook(format!("{kind} hook #{i} ({}): {e}", h.path().display())))?;
+        run(h, state_json, None, Some(dir), spawned).map_err(|e| Error::Hook(format!("{kind} hook #{i} ({}): {e}", h.path().display())))?;
     }
     Ok(())
 }
@@ -34,7 +41,7 @@ pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Vec<String
     hooks
         .iter()
         .enumerate()
-        .filter_map(|(i, h)| run(h, state_json, None, None).err().map(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display())))
+        .filter_map(|(i, h)| run(h, state_json, None, None, &mut |_| {}).err().map(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display())))
         .collect()
 }
 
@@ -55,7 +62,14 @@ fn wait_exit(child: &mut std::process::Child, timeout_ms: i32) -> std::result::R
     }
 }
 
-fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, dir: Option<&Path>) -> std::result::Result<(), String> {
+/// SIGKILLs the process group `pgid` led by a hook we started (our child,
+/// not yet reaped: the number cannot have been reused).
+fn kill_group(pgid: i32) {
+    // SAFETY: plain integer arguments.
+    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+}
+
+fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, dir: Option<&Path>, spawned: &mut dyn FnMut(i32)) -> std::result::Result<(), String> {
     let args = h.args().clone().unwrap_or_default();
     // A relative path names a file relative to the working directory, never
     // a $PATH search (as Go's exec.Cmd with Path set).
@@ -103,14 +117,18 @@ fn run(h: &Hook, state_json: &[u8], default_env: Option<&[std::ffi::CString]>, d
     // SAFETY: only system calls (close_range, or fcntl over /proc/self/fd in
     // the copy of a single-threaded process) run between fork and exec.
     unsafe { cmd.pre_exec(|| crate::sys::cloexec_from(3)) };
+    // Its own process group: what the hook leaves running can be killed
+    // with it (on a timeout here, or by `delete` after a killed `create`).
+    cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    spawned(child.id() as i32);
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin must not fail the hook.
         let _ = stdin.write_all(state_json);
     }
     let exited = wait_exit(&mut child, timeout_ms)?;
     if !exited {
-        let _ = child.kill();
+        kill_group(child.id() as i32);
         let _ = child.wait();
         return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
     }

@@ -111,6 +111,11 @@ pub struct State {
     /// half-way: `stopped`, for `delete` to clean.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creating: Option<Creator>,
+    /// While `create` runs a prestart or createRuntime hook: the hook,
+    /// which leads a process group of its own. Should `create` die
+    /// meanwhile, `delete` kills that group (the hook and its children).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_group: Option<Creator>,
     /// What `exec` starts from ([`ExecBase`]); absent in states written
     /// before exec existed. Kept unparsed: only `exec` reads it, and
     /// parsing a Process costs every other command time and memory.
@@ -133,11 +138,15 @@ pub struct Creator {
 
 impl Creator {
     pub fn me() -> Creator {
-        let pid = std::process::id() as i32;
+        Creator::of(std::process::id() as i32)
+    }
+
+    /// The process `pid` as it is now (start time 0 if it is gone).
+    pub fn of(pid: i32) -> Creator {
         Creator { pid, start_time: crate::sys::proc_start_time(pid).map(|(t, _)| t).unwrap_or(0) }
     }
 
-    fn alive(&self) -> bool {
+    pub fn alive(&self) -> bool {
         crate::sys::proc_start_time(self.pid).is_some_and(|(t, s)| t == self.start_time && s != 'Z' && s != 'X')
     }
 }
@@ -170,7 +179,9 @@ impl State {
         if crate::cgroups::is_frozen(self.member_dirs()) {
             return Status::Paused;
         }
-        if dir.join(EXEC_FIFO).exists() {
+        // The fifo stays when `start` dies between the release and its
+        // removal: once the init has exec'd it no longer holds it open.
+        if fifo_has_reader(&dir.join(EXEC_FIFO)) {
             Status::Created
         } else {
             Status::Running
@@ -218,6 +229,22 @@ impl State {
             annotations: self.annotations.clone(),
             owner: self.owner.clone(),
         }
+    }
+}
+
+/// Whether the init still holds `exec.fifo` (it does until it execs the
+/// container's process): a non-blocking open for writing finds a reader,
+/// and writes nothing.
+fn fifo_has_reader(fifo: &Path) -> bool {
+    match nix::fcntl::open(fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => {
+            // SAFETY: `open` just returned this descriptor; it is closed here.
+            drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+            true
+        }
+        Err(nix::errno::Errno::ENXIO) | Err(nix::errno::Errno::ENOENT) => false,
+        // Another error (a rootless caller's EACCES): the fifo is there.
+        Err(_) => true,
     }
 }
 
@@ -315,7 +342,7 @@ impl Store {
     /// state (a directory reserved but not yet written, a truncated or
     /// corrupt `state.json`): locked, then removed with what is in it.
     /// Returns whether there was such a directory.
-    pub fn remove_leftover(&self, id: &str) -> Result<bool> {
+    pub fn remove_leftover(&self, id: &str, before_remove: impl FnOnce(&Path)) -> Result<bool> {
         validate_id(id)?;
         let path = self.root.join(id);
         let _lock = match lock_dir(&path) {
@@ -327,6 +354,7 @@ impl Store {
         if dir.load().is_ok() {
             return Ok(false);
         }
+        before_remove(&dir.path);
         dir.remove()?;
         Ok(true)
     }

@@ -150,7 +150,7 @@ fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
     send(&chan, &ToChild::Go(creating.clone()))?;
     set_up_cgroup(&chan, &cfg, opts, &plan, &st, in_cgroup)?;
     crate::fault::point("create:cgroup");
-    converse(&chan, &cfg, &plan, &st, &creating)?;
+    converse(&chan, &cfg, &plan, (undo.dir.as_ref().expect("set by reserve"), &st), &creating)?;
     crate::fault::point("create:ready");
     finish(opts, &mut undo, st, console_recv, &chan)
 }
@@ -518,6 +518,7 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
         .ok(),
         resources: serde_json::value::to_raw_value(&crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices)).ok(),
         creating: Some(state::Creator::me()),
+        hook_group: None,
     }
 }
 
@@ -567,13 +568,11 @@ fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan
 
 /// Serves the init until it reports Ready: the runtime's hooks when it
 /// asks for them, its seccomp notify fd to the listener.
-fn converse(chan: &Channel, cfg: &Config, plan: &Plan, st: &State, creating: &[u8]) -> Result<()> {
-    let hooks = &plan.hooks;
+fn converse(chan: &Channel, cfg: &Config, plan: &Plan, (dir, st): (&ContainerDir, &State), creating: &[u8]) -> Result<()> {
     loop {
         match chan.recv_in_parent()? {
             Some((ToParent::RunHooks, _)) => {
-                crate::hooks::run_all_in("prestart", hooks.prestart().as_deref().unwrap_or(&[]), creating, None, Some(&cfg.bundle))?;
-                crate::hooks::run_all_in("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), creating, None, Some(&cfg.bundle))?;
+                run_runtime_hooks(&plan.hooks, cfg, (dir, st), creating)?;
                 send(chan, &ToChild::HooksDone)?;
             }
             Some((ToParent::SeccompFd, Some(fd))) => {
@@ -589,6 +588,21 @@ fn converse(chan: &Channel, cfg: &Config, plan: &Plan, st: &State, creating: &[u
             None => return Err(Error::Init("container init exited before it was ready".into())),
         }
     }
+}
+
+/// The prestart and createRuntime hooks, each recorded in the state
+/// (`hook_group`) as it starts, so that a `delete` after this command
+/// died kills what the hook left running.
+fn run_runtime_hooks(hooks: &Hooks, cfg: &Config, (dir, st): (&ContainerDir, &State), creating: &[u8]) -> Result<()> {
+    let mut recorded = st.clone();
+    let mut spawned = |pgid: i32| {
+        recorded.hook_group = Some(state::Creator::of(pgid));
+        if let Err(e) = dir.save(&recorded) {
+            tracing::warn!("record the hook's process group: {e}");
+        }
+    };
+    crate::hooks::run_all_in("prestart", hooks.prestart().as_deref().unwrap_or(&[]), creating, &cfg.bundle, &mut spawned)?;
+    crate::hooks::run_all_in("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), creating, &cfg.bundle, &mut spawned)
 }
 
 /// Takes the pty master (when `run` relays a terminal), writes the state and

@@ -146,8 +146,22 @@ fn kill_and_wait(st: &State) {
     }
 }
 
+/// SIGKILLs the process group of the runtime hook a killed `create` was
+/// running ([`State::hook_group`]). While the group has a member its number
+/// cannot go to a new process, so a process now at that pid with another
+/// start time means the group is empty (and that one is not ours).
+fn kill_hook_group(st: &State) {
+    let Some(g) = st.hook_group else { return };
+    if sys::proc_start_time(g.pid).is_some_and(|(t, _)| t != g.start_time) {
+        return;
+    }
+    // SAFETY: plain integer arguments.
+    unsafe { libc::killpg(g.pid, libc::SIGKILL) };
+}
+
 /// Removes what is left of a stopped container and runs poststop hooks.
 fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
+    kill_hook_group(st);
     if let Some(before) = &st.host_mounts {
         crate::rootfs::unmount_new(&st.rootfs, before);
     }

@@ -1,7 +1,7 @@
 //! `state`, `list` and `ps`: what the store says, with each container's
 //! status, and the processes in its cgroup.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::{self, State, Status, Store};
 
 /// `state`: the runtime-spec state object.
@@ -15,11 +15,16 @@ pub fn state(store: &Store, id: &str) -> Result<state::OciState> {
 pub fn list(store: &Store) -> Result<Vec<(State, Status)>> {
     let mut out = Vec::new();
     for id in store.list()? {
-        if let Ok(dir) = store.peek(&id) {
-            if let Ok(st) = dir.load() {
+        // A directory without a state yet is a create under way; one whose
+        // state cannot be read is skipped with a warning, as runc does.
+        let Ok(dir) = store.peek(&id) else { continue };
+        match dir.load() {
+            Ok(st) => {
                 let s = st.status(&dir.path);
                 out.push((st, s));
             }
+            Err(Error::NotExist(_)) => {}
+            Err(e) => tracing::warn!("skipping container {id}: {e}"),
         }
     }
     Ok(out)
