@@ -172,7 +172,7 @@ fn memory() {
             name: "mem-kernel-tcp",
             res: r#"{"memory": {"kernelTCP": 67108864}}"#,
             v1: Files(&[("memory", "memory.kmem.tcp.limit_in_bytes", "67108864")]),
-            v2: Refused("linux.resources.memory.kernelTCP"),
+            v2: Warned("linux.resources.memory.kernelTCP"),
         },
         Case { name: "mem-flat", res: r#"{"memory": {"useHierarchy": false}}"#, v1: Refused("linux.resources.memory.useHierarchy"), v2: Refused("linux.resources.memory.useHierarchy") },
         Case { name: "mem-swap-small", res: r#"{"memory": {"limit": 67108864, "swap": 33554432}}"#, v1: Refused("linux.resources.memory.swap"), v2: Refused("linux.resources.memory.swap") },

@@ -166,9 +166,11 @@ fn check_memory(host: &Host, m: &LinuxMemory) -> Result<()> {
     }
     if m.kernel_tcp().is_some_and(|k| k > 0) {
         if host.v2 {
-            return Err(Error::config(f("kernelTCP"), "cgroup v2 has no separate kernel TCP memory limit (memory.max includes it)"));
+            // As runc (and as the OCI suite's memory cases expect): ignored.
+            tracing::warn!("{}: ignored: cgroup v2 has no separate kernel TCP memory limit (memory.max includes it)", f("kernelTCP"));
+        } else {
+            host.v1_file("memory", "memory.kmem.tcp.limit_in_bytes", &f("kernelTCP"), "this kernel has no kernel TCP memory limit")?;
         }
-        host.v1_file("memory", "memory.kmem.tcp.limit_in_bytes", &f("kernelTCP"), "this kernel has no kernel TCP memory limit")?;
     }
     if let Some(s) = m.swappiness() {
         if s > 100 {
