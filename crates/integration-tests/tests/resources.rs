@@ -162,9 +162,9 @@ fn memory() {
             name: "mem-swappiness-oom",
             res: r#"{"memory": {"swappiness": 30, "disableOOMKiller": true}}"#,
             v1: Files(&[("memory", "memory.swappiness", "30"), ("memory", "memory.oom_control", "oom_kill_disable 1")]),
-            v2: Refused("linux.resources.memory.swappiness"),
+            v2: Warned("linux.resources.memory.swappiness"),
         },
-        Case { name: "mem-oom-v2", res: r#"{"memory": {"disableOOMKiller": true}}"#, v1: Files(&[("memory", "memory.oom_control", "oom_kill_disable 1")]), v2: Refused("linux.resources.memory.disableOOMKiller") },
+        Case { name: "mem-oom-v2", res: r#"{"memory": {"disableOOMKiller": true}}"#, v1: Files(&[("memory", "memory.oom_control", "oom_kill_disable 1")]), v2: Warned("linux.resources.memory.disableOOMKiller") },
         // Deprecated by the runtime-spec (runtimes may ignore it), a no-op
         // since Linux 5.16: accepted with a warning, as runc does.
         Case { name: "mem-kernel", res: r#"{"memory": {"kernel": 67108864}}"#, v1: Warned("linux.resources.memory.kernel"), v2: Warned("linux.resources.memory.kernel") },

@@ -177,11 +177,13 @@ fn check_memory(host: &Host, m: &LinuxMemory) -> Result<()> {
             return Err(Error::config(f("swappiness"), format!("{s} is out of range (0-100)")));
         }
         if host.v2 {
-            return Err(Error::config(f("swappiness"), "cgroup v2 has no per-cgroup swappiness"));
+            // As runc and crun, and as the OCI suite's memory cases expect.
+            tracing::warn!("{}: ignored: cgroup v2 has no per-cgroup swappiness", f("swappiness"));
         }
     }
     if m.disable_oom_killer() == Some(true) && host.v2 {
-        return Err(Error::config(f("disableOOMKiller"), "cgroup v2 cannot disable the OOM killer (no memory.oom_control)"));
+        // As runc and crun, and as the OCI suite's memory cases expect.
+        tracing::warn!("{}: ignored: cgroup v2 cannot disable the OOM killer (no memory.oom_control)", f("disableOOMKiller"));
     }
     if m.use_hierarchy() == Some(false) && (host.v2 || host.kernel_at_least(5, 11)) {
         return Err(Error::config(f("useHierarchy"), "false is not supported: memory accounting is always hierarchical on cgroup v2 and on Linux 5.11 and later"));
