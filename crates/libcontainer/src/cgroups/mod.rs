@@ -257,19 +257,21 @@ pub fn prepare_v2_leaf(leaf: &Path) -> Option<std::os::fd::OwnedFd> {
 /// (deny-all first, then the allow-list), so it joins the devices cgroup
 /// with [`join_v1_devices`] once the rules are complete.
 pub fn join_v1_dirs(dirs: &[PathBuf], pid: Pid) -> Result<()> {
-    for d in dirs.iter().filter(|d| !is_devices(d)) {
-        std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| cg_err("join", d, &e))?;
-    }
-    Ok(())
+    join_dirs(dirs.iter().filter(|d| !is_devices(d)), pid)
 }
 
 fn is_devices(d: &Path) -> bool {
-    d.strip_prefix(ROOT).ok().and_then(|r| r.components().next()).is_some_and(|c| c.as_os_str() == "devices")
+    hierarchy_has(d, "devices")
 }
 
 /// Second half of [`join_v1_dirs`]: moves `pid` into the devices cgroup.
 pub fn join_v1_devices(dirs: &[PathBuf], pid: Pid) -> Result<()> {
-    for d in dirs.iter().filter(|d| is_devices(d)) {
+    join_dirs(dirs.iter().filter(|d| is_devices(d)), pid)
+}
+
+/// Moves `pid` into each of `dirs` (their `cgroup.procs`).
+pub fn join_dirs<'a>(dirs: impl IntoIterator<Item = &'a PathBuf>, pid: Pid) -> Result<()> {
+    for d in dirs {
         std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| cg_err("join", d, &e))?;
     }
     Ok(())

@@ -148,7 +148,7 @@ fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
     crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
     send(&chan, &ToChild::Go(creating.clone()))?;
-    set_up_cgroup(&chan, &cfg, opts, &plan, &st, in_cgroup)?;
+    set_up_cgroup(&chan, opts, &plan, &st, in_cgroup)?;
     crate::fault::point("create:cgroup");
     converse(&chan, &cfg, &plan, (undo.dir.as_ref().expect("set by reserve"), &st), &creating)?;
     crate::fault::point("create:ready");
@@ -169,7 +169,11 @@ struct Plan {
     cgroup_dirs: Vec<(String, PathBuf)>,
     /// Rootless without a delegated cgroup (and no limits asked): none.
     no_cgroup: bool,
-    devices: Vec<Device>,
+    /// What the cgroup gets: `linux.resources` with the device rules every
+    /// container needs (none rootless: an unprivileged user can neither load
+    /// the v2 device program nor write v1 rules, and its devices are binds of
+    /// the host's anyway). Applied by `set_up_cgroup`, recorded in the state.
+    resources: oci_spec::runtime::LinuxResources,
     /// The host's mounts below the rootfs, without a mount namespace.
     host_mounts: Option<Vec<u64>>,
     new_user: bool,
@@ -230,7 +234,14 @@ impl Plan {
         let runtime_hooks = hooks.prestart().as_ref().is_some_and(|h| !h.is_empty()) || hooks.create_runtime().as_ref().is_some_and(|h| !h.is_empty());
         let create_container_hooks = hooks.create_container().clone().unwrap_or_default();
         let start_container_hooks = hooks.start_container().clone().unwrap_or_default();
-        let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, no_cgroup, devices, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj };
+        let resources = if opts.rootless {
+            let mut r = linux.resources().clone().unwrap_or_default();
+            r.set_devices(None);
+            r
+        } else {
+            crate::cgroups::with_device_rules(linux.resources().as_ref(), &devices)
+        };
+        let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, no_cgroup, resources, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj };
         let in_userns = rootfs.in_userns;
         let mut rootfs = rootfs;
         let init_args = move |fifo, console_socket, notify_dir: Option<PathBuf>| {
@@ -516,7 +527,7 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
             namespaces: cfg.linux().namespaces().iter().flatten().map(|n| n.typ()).collect(),
         })
         .ok(),
-        resources: serde_json::value::to_raw_value(&crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices)).ok(),
+        resources: serde_json::value::to_raw_value(&plan.resources).ok(),
         creating: Some(state::Creator::me()),
         hook_group: None,
     }
@@ -527,22 +538,14 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
 /// and the resources applied while it goes on (before Ready, so always
 /// before the container's process can run). With createContainer hooks
 /// — user code in the init — the limits are applied first.
-fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan, st: &State, in_cgroup: bool) -> Result<()> {
+fn set_up_cgroup(chan: &Channel, opts: &CreateOptions, plan: &Plan, st: &State, in_cgroup: bool) -> Result<()> {
     if plan.no_cgroup {
         return send(chan, &ToChild::CgroupReady(true));
     }
     let pid = Pid::from_raw(st.pid);
     // A failure here may stem from the init having died: prefer its error.
     let or_child = |e: Error| chan.pending_error().map(Error::Init).unwrap_or(e);
-    let resources = if opts.rootless {
-        // An unprivileged user can neither load the v2 device program nor
-        // write v1 device rules; its devices are binds of the host's anyway.
-        let mut r = cfg.linux().resources().clone().unwrap_or_default();
-        r.set_devices(None);
-        r
-    } else {
-        crate::cgroups::with_device_rules(cfg.linux().resources().as_ref(), &plan.devices)
-    };
+    let resources = &plan.resources;
     let v1 = !opts.systemd_cgroup && !crate::cgroups::is_v2();
     let early_release = v1 && plan.hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
     if v1 {
@@ -555,7 +558,7 @@ fn set_up_cgroup(chan: &Channel, cfg: &Config, opts: &CreateOptions, plan: &Plan
     if !v1 && !in_cgroup {
         crate::cgroups::join(&cgroup_mgr, pid, &st.cgroup_path).map_err(or_child)?;
     }
-    crate::cgroups::apply(&cgroup_mgr, Some(&resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;
+    crate::cgroups::apply(&cgroup_mgr, Some(resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;
     if v1 {
         crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid).map_err(or_child)?;
     }

@@ -268,8 +268,8 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
         sys::set_affinity(pid.as_raw(), cpus).map_err(|e| Error::io("process.execCPUAffinity.initial", e))?;
     }
     crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
-    for d in plan.cgroup_dirs.iter().filter(|_| !joined) {
-        std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| Error::io(format!("join cgroup {}", d.display()), e))?;
+    if !joined {
+        crate::cgroups::join_dirs(&plan.cgroup_dirs, pid)?;
     }
     send(&parent_chan, &ToChild::Go(Vec::new()))?;
     if let Some(forked) = converse(&parent_chan, st, base, pid)? {
