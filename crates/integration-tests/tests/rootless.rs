@@ -349,3 +349,21 @@ fn rootless_idmapped_host_mount_is_refused_with_the_reason() {
     r.rt(&["run", &id]).failed().stderr_mentions(&["idmapped mount"]).stderr_mentions(&["cap_sys_admin"]).short_error(2);
     assert!(!r.xdg.join("skiff").join(&id).exists(), "state left behind");
 }
+
+/// CVE-2023-25809, rootless: the rootless spec binds the host's /sys
+/// read-only; the host's cgroup hierarchies mounted below it must be
+/// read-only too (not only the top of the bind), so that nothing writable
+/// of the host's cgroupfs is reachable under whatever covers them.
+#[test]
+fn rootless_sys_bind_is_read_only_below() {
+    let r = rootless_env!("rl-sys-ro");
+    r.spec(|c| c["process"]["args"] = json!(["cat", "/proc/self/mountinfo"]));
+    let out = r.rt(&["run", &r.env.id]);
+    let text = out.ok().stdout.clone();
+    let below: Vec<&str> = text.lines().filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with("/sys/"))).collect();
+    assert!(below.iter().any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with("/sys/fs/cgroup/"))), "no host cgroup mount under the bound /sys:\n{text}");
+    for l in &below {
+        let opts = l.split(' ').nth(5).unwrap_or("");
+        assert!(opts.split(',').any(|o| o == "ro"), "writable mount under the bound /sys: {l}");
+    }
+}
