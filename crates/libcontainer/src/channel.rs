@@ -61,6 +61,8 @@ pub enum ToParent {
     InitPid(i32),
     /// A seccomp notify fd follows, attached to this message.
     SeccompFd,
+    /// With `--debug`: how long the init's stages took (see `trace`).
+    Stages(Vec<u8>),
     Error(String),
 }
 
@@ -77,6 +79,7 @@ const READY: u8 = 11;
 const SECCOMP_FD: u8 = 12;
 const ERROR: u8 = 13;
 const INIT_PID: u8 = 14;
+const STAGES: u8 = 15;
 
 /// Largest payload of one message (well under the default socket buffer).
 pub const MAX_PIECE: usize = 32 * 1024;
@@ -193,6 +196,12 @@ impl Channel {
                 v.extend_from_slice(&pid.to_le_bytes());
                 self.send_raw(&v)
             }
+            ToParent::Stages(t) => {
+                let mut v = Vec::with_capacity(t.len() + 1);
+                v.push(STAGES);
+                v.extend_from_slice(t);
+                self.send_raw(&v)
+            }
             ToParent::Error(msg) => {
                 let mut v = Vec::with_capacity(msg.len() + 1);
                 v.push(ERROR);
@@ -269,6 +278,7 @@ impl Channel {
             SECCOMP_FD => ToParent::SeccompFd,
             INIT_PID if n == 5 => ToParent::InitPid(i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]])),
             ERROR => ToParent::Error(String::from_utf8_lossy(&buf[1..n]).into_owned()),
+            STAGES => ToParent::Stages(buf[1..n].to_vec()),
             t => return Err(Error::Init(format!("unexpected message {t} from the container init"))),
         };
         Ok(Some((m, fd)))

@@ -174,6 +174,9 @@ pub fn launch(a: &ProcessArgs, chan: &Channel, program: crate::exec_guard::Prepa
         drop(fd);
         filter_loaded = true;
     }
+    if let Some(stages) = crate::trace::init_report() {
+        chan.send_to_parent(&ToParent::Stages(stages.to_vec()))?;
+    }
     chan.send_to_parent(&ToParent::Ready)?;
     wait()?;
     if let Some(cpus) = &a.cpu_affinity {
