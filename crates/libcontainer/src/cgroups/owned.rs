@@ -171,7 +171,16 @@ pub(super) fn signal(pids: &[Pid], sig: i32) {
     }
 }
 
+/// Removes `d` and its sub-cgroups. The directory is removed first: a
+/// leaf (the usual case) costs one rmdir, and only one that is busy is
+/// listed for sub-cgroups.
 pub(super) fn rmdir_tree(d: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir(d) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) => return Err(e),
+    }
     match std::fs::read_dir(d) {
         Ok(rd) => {
             for e in rd.flatten() {

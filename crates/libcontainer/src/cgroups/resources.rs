@@ -18,7 +18,7 @@ pub use super::check::check_unified;
 /// per-device block I/O weights are written here (libcgroups writes every
 /// rule as given, and no weight_device at all); the rest through libcgroups
 /// and [`ByHand`].
-pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &Path, dirs: &[PathBuf]) -> Result<()> {
+pub fn apply(mgr: &mut super::Lazy, resources: Option<&LinuxResources>, path: &Path, dirs: &[PathBuf]) -> Result<()> {
     let Some(resources) = resources else { return Ok(()) };
     let v1 = !dirs.is_empty() && !is_v2();
     let mut res = resources.clone();
@@ -32,7 +32,9 @@ pub fn apply(mgr: &AnyCgroupManager, resources: Option<&LinuxResources>, path: &
     }
     check_before_update(&res, dirs)?;
     let opt = ControllerOpt { resources: &res, disable_oom_killer: res.memory().as_ref().and_then(|m| m.disable_oom_killer()).unwrap_or(false), oom_score_adj: None, freezer_state: None };
-    match mgr.apply(&opt) {
+    // On v1, with nothing left for libcgroups to write, no manager is built.
+    let nothing_left = v1 && res == LinuxResources::default();
+    match if nothing_left { Ok(()) } else { mgr.get()?.apply(&opt) } {
         Ok(()) => {}
         // libcgroups loads the v2 device program last but for `unified`; an
         // unprivileged user cannot load one (its devices are binds of the

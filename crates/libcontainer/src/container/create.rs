@@ -568,11 +568,11 @@ fn set_up_cgroup(chan: &Channel, opts: &CreateOptions, plan: &Plan, st: &State, 
     if early_release {
         send(chan, &ToChild::CgroupReady(false))?;
     }
-    let cgroup_mgr = crate::cgroups::manager(&st.cgroup_path, opts.systemd_cgroup, opts.id)?;
+    let mut cgroup_mgr = crate::cgroups::Lazy::new(&st.cgroup_path, opts.systemd_cgroup, opts.id);
     if !v1 && !in_cgroup {
-        crate::cgroups::join(&cgroup_mgr, pid, &st.cgroup_path).map_err(or_child)?;
+        crate::cgroups::join(cgroup_mgr.get()?, pid, &st.cgroup_path).map_err(or_child)?;
     }
-    crate::cgroups::apply(&cgroup_mgr, Some(resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;
+    crate::cgroups::apply(&mut cgroup_mgr, Some(resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;
     if v1 {
         crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid).map_err(or_child)?;
     }
