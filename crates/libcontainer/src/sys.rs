@@ -326,7 +326,7 @@ pub fn parse_cpu_list(s: &str) -> Option<Vec<usize>> {
 /// The start time (field 22 of /proc/<pid>/stat, in clock ticks since boot)
 /// and the state letter of `pid`; None if there is no such process.
 pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc_stat(pid)?;
     // The command name may contain spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
@@ -336,9 +336,24 @@ pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
     Some((start, state))
 }
 
+/// /proc/<pid>/stat in one read (a few hundred bytes: the command name is at
+/// most 16), where `read_to_string` takes a stat and six growing reads.
+fn read_proc_stat(pid: i32) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let n = f.read(&mut buf).ok()?;
+    if n == buf.len() {
+        let mut v = buf.to_vec();
+        f.read_to_end(&mut v).ok()?;
+        return String::from_utf8(v).ok();
+    }
+    std::str::from_utf8(&buf[..n]).ok().map(str::to_string)
+}
+
 /// The command name of `pid` (kept for a zombie too).
 pub fn proc_comm(pid: i32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc_stat(pid)?;
     let a = stat.find('(')?;
     let b = stat.rfind(')')?;
     Some(stat[a + 1..b].to_string())
