@@ -196,7 +196,7 @@ impl Plan {
     /// Validates the config and computes everything the init needs. Nothing
     /// here needs undoing: besides reading, it only opens descriptors (bind
     /// sources, id-mapped trees) and may fill the seccomp cache.
-    fn new(cfg: &Config, opts: &CreateOptions, t: &mut crate::trace::Stages) -> Result<(Plan, impl FnOnce(OwnedFd, Option<OwnedFd>, Option<PathBuf>) -> Result<InitArgs>)> {
+    fn new(cfg: &Config, opts: &CreateOptions, t: &mut crate::trace::Stages) -> Result<(Plan, impl MakeInitArgs)> {
         let linux = cfg.linux();
         let process = cfg.process();
         let terminal = process.terminal().unwrap_or(false);
@@ -280,6 +280,12 @@ impl Plan {
         Ok((plan, init_args))
     }
 }
+
+/// What [`Plan::new`] hands back for the init: given `exec.fifo`, the
+/// console socket and the notify directory (made once the id is reserved),
+/// the init's arguments.
+trait MakeInitArgs: FnOnce(OwnedFd, Option<OwnedFd>, Option<PathBuf>) -> Result<InitArgs> {}
+impl<F: FnOnce(OwnedFd, Option<OwnedFd>, Option<PathBuf>) -> Result<InitArgs>> MakeInitArgs for F {}
 
 /// Rootless, the container gets a cgroup only where this user has been
 /// delegated one (as runc's `--rootless auto`): without, a config that
