@@ -114,7 +114,7 @@ floor:
 # ~10 min at the defaults; docs/benchmarks.md. skiff vs crun vs runc (youki if installed)
 # vs the floor: every row of issue 12 in both runtime orders, and the targets table
 bench: release floor
-    SKIFF="${SKIFF:-{{skiff_release}}}" FLOOR="${FLOOR:-{{floor_bin}}}" RUNS="${RUNS:-60}" ROUNDS="${ROUNDS:-3}" \
+    SKIFF="${SKIFF:-{{skiff_release}}}" FLOOR="${FLOOR:-{{floor_bin}}}" RUNS="${RUNS:-100}" ROUNDS="${ROUNDS:-4}" \
       ORDERS="${ORDERS:-forward reverse}" scripts/bench.sh
 
 # list/state with 1 000 containers in the root, create with 10 000 entries (docs/benchmarks.md)

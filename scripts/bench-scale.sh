@@ -32,44 +32,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "bench-scale.sh: $*" >&2; exit 1; }
 
-# ---- run under a child subreaper -------------------------------------------
-# Detached containers (create/start) are orphaned when the runtime exits and
-# get reparented.  If nobody reaps them promptly, the runtimes' "is it dead
-# yet" polling (kill(pid, 0)) measures the reaper, not the runtime (on some
-# hosts PID 1 reaps only every second or so).  So the whole benchmark runs
-# below a tiny subreaper that reaps every orphan immediately.
+# ---- run under a child subreaper (e2e/subreaper.py) ---------------------------
+# The created containers' inits are orphaned when the runtime exits; this
+# host's PID 1 never reaps, so the script runs below a subreaper that reaps
+# them at once (and kills and reports any process the cleanup missed).
 if [ -z "${_BENCH_UNDER_REAPER:-}" ]; then
 	command -v python3 >/dev/null || die "python3 is required"
 	export _BENCH_UNDER_REAPER=1
-	exec python3 - "$0" "$@" <<'PY'
-import ctypes, os, signal, sys
-libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_CHILD_SUBREAPER = 36
-if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-    sys.exit("bench-scale.sh: prctl(PR_SET_CHILD_SUBREAPER) failed")
-script = sys.argv[1]
-pid = os.fork()
-if pid == 0:
-    os.execv("/bin/bash", ["bash", script] + sys.argv[2:])
-def fwd(signum, frame):
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(s, fwd)
-rc = 1
-while True:
-    try:
-        p, st = os.wait()
-    except ChildProcessError:
-        break
-    if p == pid:
-        rc = os.waitstatus_to_exitcode(st)
-        rc = 128 - rc if rc < 0 else rc
-        break
-sys.exit(rc)
-PY
+	exec python3 "$here/../e2e/subreaper.py" bash "$0" "$@"
 fi
 
 # ---- configuration and preflight -------------------------------------------
@@ -98,13 +68,8 @@ spec_bin=$(bin_of "$SPEC_FROM")
 
 W=$(mktemp -d /tmp/skiff-scale.XXXXXX)
 CG=skiff-scale-$$
-kill_cg() {
-	local f p
-	for f in $(find /sys/fs/cgroup -maxdepth 3 -path "*/$CG*" -name cgroup.procs 2>/dev/null); do
-		while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$f"
-	done
-	return 0
-}
+# shellcheck source=bench-lib.sh
+. "$here/bench-lib.sh"
 # delete -f every real container of a root (the copied entries are removed
 # with rm first: deleting them through the runtime would kill the shared pid)
 sweep_root() { # runtime root
@@ -122,12 +87,7 @@ cleanup() {
 	for rt in $RUNTIMES; do
 		for r in "$W"/root-"$rt"-*; do sweep_root "$(bin_of "$rt")" "$r"; done
 	done
-	kill_cg
-	sleep 0.3
-	find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -depth -type d -path "*/$CG*" -exec rmdir {} + 2>/dev/null
-	grep -q " $W" /proc/self/mountinfo && awk -v t="$W" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo |
-		sort -r | xargs -r -n1 umount -l 2>/dev/null
-	rm -rf "$W"
+	remove_leftovers
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -160,14 +160,9 @@ spec_bin=$(bin_of "$SPEC_FROM")
 
 W=$(mktemp -d /tmp/skiff-bench.XXXXXX)
 CG=skiff-bench-$$
-# last resort for a hung runtime: SIGKILL whatever sits in the benchmark's cgroups
-kill_cg() {
-	local f p
-	for f in $(find /sys/fs/cgroup -maxdepth 3 -path "*/$CG*" -name cgroup.procs 2>/dev/null); do
-		while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$f"
-	done
-	return 0
-}
+# kill_cg, remove_leftovers
+# shellcheck source=bench-lib.sh
+. "$here/bench-lib.sh"
 # the containers of one root (the floor's root holds one state dir per container)
 list_ids() { # runtime-name root
 	if [ "$1" = floor ]; then
@@ -204,12 +199,7 @@ cleanup() {
 	for rt in $RUNTIMES; do
 		for r in "$W/root-$rt" "$W/sroot-$rt" "$W/xroot-$rt" "$W/uroot-$rt"; do sweep "$rt" "$r" >/dev/null; done
 	done
-	kill_cg
-	sleep 0.2
-	find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -depth -type d -path "*/$CG*" -exec rmdir {} + 2>/dev/null
-	grep -q " $W" /proc/self/mountinfo && awk -v t="$W" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo |
-		sort -r | xargs -r -n1 umount -l 2>/dev/null
-	rm -rf "$W"
+	remove_leftovers
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -382,8 +372,9 @@ hf() {
 	local rc=0
 	timeout -k 5 "$CELL_TIMEOUT" hyperfine "${sh[@]}" --style none --runs "$runs" --warmup "$warm" \
 		--export-json "$out" "$@" >"$W/hf.log" 2>&1 || rc=$?
-	# hyperfine warns about every command under 5 ms (the shell calibration): noise here
-	grep -v -e 'less than 5 ms to complete' -e 'shell startup time much more precise' -e '^ *$' "$W/hf.log" || true
+	# hyperfine's warnings (commands under 5 ms, outliers, a slow first run)
+	# are noise here: the tables give min, max and σ
+	grep -v -e 'Warning:' -e 'shell startup time much more precise' -e '^ *$' "$W/hf.log" || true
 	if [ "$rc" != 0 ]; then
 		rm -f "$out"
 		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
