@@ -62,7 +62,7 @@ fn run_traces_every_stage_and_seccomp_cache_hits() {
         runs.push(trace_lines(&log));
     }
     let first = &runs[0];
-    for s in ["config load", "plan", "state dir", "clone", "cgroup", "init set-up", "total"] {
+    for s in ["config load", "plan", "state dir", "cgroup dirs", "exec.fifo", "clone", "cgroup", "init set-up", "total"] {
         stage(first, "create", s);
     }
     for s in ["namespaces", "mounts", "pivot_root", "console, sysctls", "process"] {

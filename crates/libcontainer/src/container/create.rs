@@ -134,8 +134,7 @@ fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let cfg = Config::load(opts.bundle)?;
     t.mark("config load");
     let (plan, init_args) = Plan::new(&cfg, opts, &mut t)?;
-    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir, state: mut st } = reserve(store, opts, &cfg, &plan)?;
-    t.mark("state dir, cgroup dirs, exec.fifo");
+    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir, state: mut st } = reserve(store, opts, &cfg, &plan, &mut t)?;
     // On v2 the init is born in its cgroup.
     let v2_leaf = (!opts.systemd_cgroup && crate::cgroups::is_v2()).then(|| undo.cgroup.as_ref().and_then(|c| c.dirs.first().and_then(|d| crate::cgroups::prepare_v2_leaf(d)))).flatten();
     let (pid, chan, in_cgroup) = clone_init(init_args(fifo, console_socket, notify_dir)?, &mut undo, opts.foreground, v2_leaf)?;
@@ -393,7 +392,7 @@ struct Reserved {
 
 /// Makes what the init needs before it exists, each piece in the undo guard
 /// as soon as it is made.
-fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Result<Reserved> {
+fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &mut crate::trace::Stages) -> Result<Reserved> {
     // The state directory reserves the id.
     let dir = store.create(opts.id)?;
     let fifo_path = dir.fifo_path();
@@ -406,9 +405,11 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Re
     // die, cleanable.
     let mut state = initial_state(cfg, opts, plan, ucg, crate::cgroups::missing_dirs(&ucg.dirs));
     undo.dir.as_ref().expect("set above").save(&state)?;
+    t.mark("state dir");
     crate::fault::point("create:reserved");
     crate::cgroups::create_dirs(&ucg.dirs, &mut ucg.created)?;
     state.cgroup_created = Some(ucg.created.clone());
+    t.mark("cgroup dirs");
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
     // Read and write: the init waits for `start`'s byte on it and, should it
     // fail after that, leaves its error there for `start` to read.
@@ -422,6 +423,7 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Re
         }
         None => None,
     };
+    t.mark("exec.fifo");
     Ok(Reserved { undo, fifo, console_socket, console_recv, notify_dir, state })
 }
 
