@@ -148,7 +148,13 @@ impl Owned<'_> {
             read_pids(d, &mut before);
         }
         let fds: Vec<_> = before.iter().filter_map(|p| crate::sys::pidfd_open(*p).ok()).collect();
-        self.signal_all(libc::SIGKILL, scope)?;
+        // An empty cgroup whose init is gone (a container that exited, the
+        // common case) has nothing left to kill.
+        // SAFETY: signal 0 only checks that the process exists.
+        let init_alive = scope.init.is_some_and(|p| unsafe { libc::kill(p.as_raw(), 0) } == 0);
+        if !before.is_empty() || init_alive || !self.dirs.iter().any(|d| self.created_leaf(d)) {
+            self.signal_all(libc::SIGKILL, scope)?;
+        }
         for fd in &fds {
             let _ = crate::sys::pidfd_wait_exit(std::os::fd::AsFd::as_fd(fd), 10_000);
         }

@@ -52,8 +52,10 @@ pub fn apply(mgr: &mut super::Lazy, resources: Option<&LinuxResources>, path: &P
         for d in dirs.iter().filter(|d| is_devices(d)) {
             write_device_rules(d, &rules.writes())?;
         }
-        if let Some(d) = dirs.iter().find(|d| d.join("blkio.throttle.read_bps_device").exists()) {
-            write_blkio_weights(d, &res)?;
+        if res.block_io().is_some() {
+            if let Some(d) = dirs.iter().find(|d| d.join("blkio.throttle.read_bps_device").exists()) {
+                write_blkio_weights(d, &res)?;
+            }
         }
     }
     Ok(())
