@@ -403,11 +403,12 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &m
     let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path, systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs, created: Vec::new(), foreign });
     // From here on the container is visible (`creating`) and, should skiff
     // die, cleanable.
-    let mut state = initial_state(cfg, opts, plan, ucg, crate::cgroups::missing_dirs(&ucg.dirs));
+    let planned = crate::cgroups::missing_dirs(&ucg.dirs);
+    let mut state = initial_state(cfg, opts, plan, ucg, planned.clone());
     undo.dir.as_ref().expect("set above").save(&state)?;
     t.mark("state dir");
     crate::fault::point("create:reserved");
-    crate::cgroups::create_dirs(&ucg.dirs, &mut ucg.created)?;
+    crate::cgroups::create_dirs(&ucg.dirs, &planned, &mut ucg.created)?;
     state.cgroup_created = Some(ucg.created.clone());
     t.mark("cgroup dirs");
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
