@@ -113,6 +113,25 @@ impl Channel {
         }
     }
 
+    /// Waits for the next message and returns its length (0: the peer
+    /// closed), so that it is received into a buffer of its size: a zeroed
+    /// 64 KiB buffer per message cost 16 page faults on each side.
+    fn next_len(&self) -> nix::Result<usize> {
+        let mut b = [0u8; 1];
+        loop {
+            match recv(self.fd.as_raw_fd(), &mut b, MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// A buffer for the next message (at least one byte, at most
+    /// [`RECV_BUF`]: a longer message is refused when received).
+    fn buf_for_next(&self) -> nix::Result<Vec<u8>> {
+        Ok(vec![0u8; self.next_len()?.clamp(1, RECV_BUF)])
+    }
+
     /// Receives one message into `buf`; Ok(0) means the peer closed. A
     /// message longer than `buf` is an error, not a silent truncation.
     fn recv_raw(&self, buf: &mut [u8]) -> Result<usize> {
@@ -156,9 +175,9 @@ impl Channel {
     /// In the child: waits for the next message. A closed channel means the
     /// parent gave up; the child has nothing left to do but exit.
     pub fn recv_in_child(&self) -> Result<ToChild> {
-        let mut b = vec![0u8; RECV_BUF];
         let mut state = Vec::new();
         loop {
+            let mut b = self.buf_for_next().map_err(|e| Error::errno("receive on the init channel", e))?;
             match self.recv_raw(&mut b)? {
                 0 => return Err(Error::Init("the runtime went away".into())),
                 n if b[0] == GO_PART => state.extend_from_slice(&b[1..n]),
@@ -239,10 +258,18 @@ impl Channel {
     /// In the parent: the next message, with the fd attached to it if any;
     /// None when the child closed its end (it exited or exec'd).
     pub fn recv_in_parent(&self) -> Result<Option<(ToParent, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; RECV_BUF];
         let mut cspace = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let mut reset = false;
+        let mut buf: Vec<u8>;
         let (n, fd) = loop {
+            buf = match self.buf_for_next() {
+                Ok(b) => b,
+                Err(nix::errno::Errno::ECONNRESET) if !reset => {
+                    reset = true;
+                    continue;
+                }
+                Err(e) => return Err(Error::errno("receive on the init channel", e)),
+            };
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cspace), MsgFlags::MSG_CMSG_CLOEXEC) {
                 Ok(msg) if msg.flags.contains(MsgFlags::MSG_TRUNC) => {
