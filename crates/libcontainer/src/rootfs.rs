@@ -593,29 +593,36 @@ fn mount_cgroup(root: &Root, plan: &RootfsPlan, dest: &Path, target: &OwnedFd, f
         }
         return Ok(());
     }
-    // cgroup v1: a tmpfs holding one bind mount per hierarchy.
+    // cgroup v1: a tmpfs holding one bind mount per hierarchy. The tmpfs
+    // is new and ours: its entries are made and opened relative to it, with
+    // no symlink to follow (only those made here, never opened).
     do_mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755")).ctx(|| "mount tmpfs for cgroups".into())?;
+    let tmpfs = root.resolve(dest).ctx(|| "open cgroup mount".into())?;
+    let open_sub = |name: &str| -> Result<OwnedFd> {
+        let fd = nix::fcntl::openat(Some(tmpfs.as_raw_fd()), name, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty()).ctx(|| format!("open {}", dest.join(name).display()))?;
+        // SAFETY: `openat` just returned this descriptor.
+        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    };
     for (name, dir) in plan.cgroup_dirs.iter().filter(|(n, _)| !n.is_empty()) {
         if !dir.exists() {
             continue;
         }
         let sub = dest.join(name);
-        let t = root.mkdir_all(&sub, false, 0o755).ctx(|| format!("create {}", sub.display()))?;
-        do_mount(dir.to_str(), &t, None, MsFlags::MS_BIND | MsFlags::MS_REC, None).ctx(|| format!("bind {}", dir.display()))?;
-        let t = root.resolve(&sub).ctx(|| format!("reopen {}", sub.display()))?;
+        nix::sys::stat::mkdirat(Some(tmpfs.as_raw_fd()), name.as_str(), Mode::from_bits_truncate(0o755)).ctx(|| format!("create {}", sub.display()))?;
+        do_mount(dir.to_str(), &open_sub(name)?, None, MsFlags::MS_BIND | MsFlags::MS_REC, None).ctx(|| format!("bind {}", dir.display()))?;
+        // Opened again: the bind mount, not the directory under it.
+        let t = open_sub(name)?;
         do_mount(None, &t, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | locked_flags(&t) | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }, None)
             .ctx(|| format!("remount {}", sub.display()))?;
         // cpu,cpuacct is also reachable as cpu and cpuacct.
         if name.contains(',') {
-            let dfd = root.resolve(dest).ctx(|| "open cgroup mount".into())?;
             for part in name.split(',') {
-                let _ = nix::unistd::symlinkat(name.as_str(), Some(dfd.as_raw_fd()), part);
+                let _ = nix::unistd::symlinkat(name.as_str(), Some(tmpfs.as_raw_fd()), part);
             }
         }
     }
     if ro {
-        let t = root.resolve(dest).ctx(|| "reopen cgroup mount".into())?;
-        do_mount(None, &t, None, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | base, None).ctx(|| "remount cgroup tmpfs read-only".into())?;
+        do_mount(None, &tmpfs, None, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | base, None).ctx(|| "remount cgroup tmpfs read-only".into())?;
     }
     Ok(())
 }

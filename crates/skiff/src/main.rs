@@ -199,12 +199,14 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
         Command::Update(a) => update(a, &store).map(|_| 0),
         Command::Events { interval, stats, id } => events(&store, id, interval, *stats).map(|_| 0),
         Command::List { format, quiet } => {
-            let list = container::list(&store).map_err(|e| e.to_string())?;
             if *quiet {
-                for (st, _) in &list {
-                    outln!("{}", st.id);
+                for id in container::list_ids(&store).map_err(|e| e.to_string())? {
+                    outln!("{id}");
                 }
-            } else if format == "json" {
+                return Ok(0);
+            }
+            let list = container::list(&store).map_err(|e| e.to_string())?;
+            if format == "json" {
                 if list.is_empty() {
                     // runc prints null for an empty list.
                     outln!("null");

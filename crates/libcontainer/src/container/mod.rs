@@ -54,7 +54,7 @@ use nix::unistd::Pid;
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
 pub use pause::{pause, resume};
-pub use query::{list, pids, state};
+pub use query::{list, list_ids, pids, state};
 pub use exec::{exec, read_process_file, ExecOptions, ExecProcess, ProcessOverrides};
 pub use foreground::exit_code;
 pub use run::run;

@@ -13,16 +13,27 @@ pub fn state(store: &Store, id: &str) -> Result<state::OciState> {
 
 /// `list`: every container with its status.
 pub fn list(store: &Store) -> Result<Vec<(State, Status)>> {
+    Ok(loaded(store)?.into_iter().map(|(st, path)| {
+        let s = st.status(&path);
+        (st, s)
+    }).collect())
+}
+
+/// `list -q`: the ids of the containers `list` shows (their status, which
+/// reads /proc and the freezer, is not needed).
+pub fn list_ids(store: &Store) -> Result<Vec<String>> {
+    Ok(loaded(store)?.into_iter().map(|(st, _)| st.id).collect())
+}
+
+/// Every container whose state can be read, with its directory.
+fn loaded(store: &Store) -> Result<Vec<(State, std::path::PathBuf)>> {
     let mut out = Vec::new();
     for id in store.list()? {
         // A directory without a state yet is a create under way; one whose
         // state cannot be read is skipped with a warning, as runc does.
         let Ok(dir) = store.peek(&id) else { continue };
         match dir.load() {
-            Ok(st) => {
-                let s = st.status(&dir.path);
-                out.push((st, s));
-            }
+            Ok(st) => out.push((st, dir.path.clone())),
             Err(Error::NotExist(_)) => {}
             Err(e) => tracing::warn!("skipping container {id}: {e}"),
         }
