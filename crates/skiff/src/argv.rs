@@ -21,7 +21,6 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Arg, Command, CommandFactory, FromArgMatches};
 
@@ -59,11 +58,11 @@ impl Failure {
 
     /// Prints the help or the error; an error is also logged to `--log`
     /// and exits 1, as runc's usage errors do.
-    pub fn report(self) -> ExitCode {
+    pub fn report(self) -> u8 {
         if !self.error.use_stderr() {
             // --help: clap's text on stdout, success.
             let _ = self.error.print();
-            return ExitCode::SUCCESS;
+            return 0;
         }
         let _ = self.error.print();
         if let Some(path) = &self.log {
@@ -72,7 +71,7 @@ impl Failure {
                 Err(e) => eprintln!("skiff: open log file {}: {}", path.display(), libcontainer::error::strerror(&e)),
             }
         }
-        ExitCode::from(1)
+        1
     }
 }
 

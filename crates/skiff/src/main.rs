@@ -3,6 +3,8 @@
 //! This binary only parses arguments, sets up logging and calls
 //! `libcontainer`; every behaviour lives in the library.
 
+#![no_main]
+
 /// `println!` that does not panic when stdout is a closed pipe
 /// (`skiff list | head -1`): the rest of the output is dropped.
 macro_rules! outln {
@@ -23,14 +25,39 @@ mod cli;
 mod logging;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use cli::{Cli, Command, CreateArgs, ExecArgs, UpdateArgs};
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
 
-fn main() -> ExitCode {
+/// The process's entry point, called by the C runtime: skiff has no use
+/// for most of what Rust's runtime sets up before `main` (the main thread's
+/// stack guard, found by parsing /proc/self/maps; an alternate signal stack
+/// for the overflow message; ~20 system calls), and every runtime command
+/// pays for it. What it needs of it is done here: stdin, stdout and stderr
+/// open (on /dev/null if the caller closed them, so that no file of ours
+/// takes their numbers), SIGPIPE ignored, and stdout flushed at the end.
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
+    // SAFETY: a valid array of three pollfds; a zero timeout.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0 {
+        for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+            // SAFETY: a constant path; the lowest free number is the closed one.
+            if unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != p.fd {
+                return 1;
+            }
+        }
+    }
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let code = skiff_main();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    code.into()
+}
+
+fn skiff_main() -> u8 {
     // runc's argument shapes (single-dash long flags) made clap's; a usage
     // error is also logged to --log.
     let cli = match argv::parse() {
@@ -39,7 +66,7 @@ fn main() -> ExitCode {
     };
     if cli.version {
         print_version();
-        return ExitCode::SUCCESS;
+        return 0;
     }
 
     // The log file exists from the start, even if the command fails early.
@@ -49,7 +76,7 @@ fn main() -> ExitCode {
             Ok(f) => Some(f),
             Err(e) => {
                 eprintln!("skiff: open log file {}: {}", p.display(), libcontainer::error::strerror(&e));
-                return ExitCode::from(1);
+                return 1;
             }
         },
         None => None,
@@ -65,11 +92,11 @@ fn main() -> ExitCode {
         if to_file {
             eprintln!("skiff: no command given (try --help)");
         }
-        return ExitCode::from(1);
+        return 1;
     };
 
     match run(&cli, command) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(msg) => {
             let msg = libcontainer::error::runc_wording(&msg);
             tracing::error!("{msg}");
@@ -77,7 +104,7 @@ fn main() -> ExitCode {
                 eprintln!("{msg}");
             }
             // runc: a failed exec exits 255 (a process's own code is 0-255).
-            ExitCode::from(if matches!(command, Command::Exec(_)) { 255 } else { 1 })
+            if matches!(command, Command::Exec(_)) { 255 } else { 1 }
         }
     }
 }
