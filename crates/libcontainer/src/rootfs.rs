@@ -404,9 +404,38 @@ pub fn unmount_new(rootfs: &Path, before: &[u64]) {
 /// Makes the mount holding `path`'s parent private, as pivot_root requires.
 fn make_parent_private(rootfs: &Path) -> Result<()> {
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
-    let table = mount_table().ctx(|| "read /proc/self/mountinfo".into())?;
-    let target = table.iter().map(|m| m.mount_point.as_path()).filter(|mp| parent.starts_with(mp)).max_by_key(|mp| mp.as_os_str().len()).unwrap_or(Path::new("/"));
-    mount(None::<&str>, target, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx(|| format!("make {} private", target.display()))
+    let target = match mount_root_of(parent) {
+        Some(t) => t,
+        None => {
+            let table = mount_table().ctx(|| "read /proc/self/mountinfo".into())?;
+            table.iter().map(|m| m.mount_point.as_path()).filter(|mp| parent.starts_with(mp)).max_by_key(|mp| mp.as_os_str().len()).unwrap_or(Path::new("/")).to_path_buf()
+        }
+    };
+    mount(None::<&str>, &target, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx(|| format!("make {} private", target.display()))
+}
+
+/// The root of the mount that holds `dir`: `dir` resolved, then its
+/// ancestors until statx reports a mount root — a few system calls, where
+/// the mount table of a busy host can be thousands of lines. None when the
+/// kernel does not report mount roots (before 5.8).
+fn mount_root_of(dir: &Path) -> Option<PathBuf> {
+    let mut p = std::fs::canonicalize(dir).ok()?;
+    loop {
+        let c = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str())).ok()?;
+        let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+        // SAFETY: a valid C string and a statx buffer to fill.
+        if unsafe { libc::statx(libc::AT_FDCWD, c.as_ptr(), libc::AT_SYMLINK_NOFOLLOW, 0, stx.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: statx succeeded and filled the buffer.
+        let stx = unsafe { stx.assume_init() };
+        if stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 == 0 {
+            return None;
+        }
+        if stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0 || !p.pop() {
+            return Some(p);
+        }
+    }
 }
 
 /// One entry of `mounts`; `tree` is a detached copy of a bind mount's source

@@ -175,7 +175,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
         }
         Command::Create(a) => {
             let notify = libcontainer::notify::host_socket();
-            let opts = options(cli, a, false, cache.as_deref(), notify.as_deref());
+            let opts = options(cli, a, None, cache.as_deref(), notify.as_deref());
             container::create(&store, &opts).map_err(|e| e.to_string())?;
             Ok(0)
         }
@@ -201,7 +201,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
                 return Err("--keep cannot be used with --detach".into());
             }
             let notify = libcontainer::notify::host_socket();
-            let opts = options(cli, create, !*detach, cache.as_deref(), notify.as_deref());
+            let opts = options(cli, create, Some(!*detach), cache.as_deref(), notify.as_deref());
             let code = container::run(&store, &opts, *keep).map_err(|e| e.to_string())?;
             Ok(code.clamp(0, 255) as u8)
         }
@@ -347,7 +347,8 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
     Ok((u.parse().map_err(|_| bad())?, g))
 }
 
-fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a Path>, notify_socket: Option<&'a Path>) -> CreateOptions<'a> {
+/// `create`'s options; `run` is `Some(foreground)` for `run`, None for `create`.
+fn options<'a>(cli: &Cli, a: &'a CreateArgs, run: Option<bool>, cache: Option<&'a Path>, notify_socket: Option<&'a Path>) -> CreateOptions<'a> {
     CreateOptions {
         id: &a.id,
         bundle: &a.bundle,
@@ -357,7 +358,8 @@ fn options<'a>(cli: &Cli, a: &'a CreateArgs, foreground: bool, cache: Option<&'a
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         systemd_cgroup: cli.systemd_cgroup,
-        foreground,
+        foreground: run == Some(true),
+        then_start: run.is_some(),
         seccomp_cache: cache,
         notify_socket,
         listen_fds: listen_fds(),

@@ -57,6 +57,8 @@ pub struct CreateOptions<'a> {
     /// Rootless (runc's `--rootless`): the container gets a cgroup only
     /// where the user has been delegated one.
     pub rootless: bool,
+    /// `run`: `start` follows at once.
+    pub then_start: bool,
 }
 
 /// A container created by [`create`].
@@ -240,6 +242,7 @@ impl Plan {
 
         let id = opts.id.to_string();
         let no_new_keyring = opts.no_new_keyring;
+        let release_while_waiting = !opts.then_start;
         let hostname = cfg.spec.hostname().clone().filter(|h| !h.is_empty());
         let domainname = cfg.spec.domainname().clone().filter(|h| !h.is_empty());
         let console_size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
@@ -274,6 +277,7 @@ impl Plan {
             no_new_keyring,
             new_cgroupns,
             ns,
+            release_while_waiting,
         })
         };
         Ok((plan, init_args))

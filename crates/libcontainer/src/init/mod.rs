@@ -65,6 +65,10 @@ pub struct InitArgs {
     pub start_container_hooks: Vec<Hook>,
     pub no_new_keyring: bool,
     pub new_cgroupns: bool,
+    /// A `create` whose `start` is another command, later: the init gives
+    /// back the memory it no longer needs before it waits (not in `run`,
+    /// where `start` follows at once).
+    pub release_while_waiting: bool,
 }
 
 pub use process::INIT_NAME;
@@ -133,7 +137,13 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     let (program, env) = process::prepare_exec(&a.process, chan, console, proc, &[a.fifo.as_raw_fd()])?;
     init_mark(InitStage::Process);
     let hooks = || crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json, Some(&a.process.exec.env));
-    process::launch(&a.process, chan, program, env, || wait_for_start(&a.fifo, chan), hooks)
+    let wait = || {
+        if a.release_while_waiting {
+            crate::sys::release_memory();
+        }
+        wait_for_start(&a.fifo, chan)
+    };
+    process::launch(&a.process, chan, program, env, wait, hooks)
 }
 
 /// Step 6: pivot_root (or chroot), the console, sysctls, masked and
