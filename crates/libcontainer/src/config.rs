@@ -142,8 +142,13 @@ impl Config {
     }
 }
 
-/// Parses config.json, naming the JSON path of the first bad value.
+/// Parses config.json, naming the JSON path of the first bad value. A
+/// valid config is parsed once, without tracking the path (which costs as
+/// much again); only a bad one is parsed a second time for the path.
 pub fn parse(data: &[u8]) -> Result<Spec> {
+    if let Ok(spec) = serde_json::from_slice(data) {
+        return Ok(spec);
+    }
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -215,7 +215,7 @@ fn time_offsets(linux: &Linux) -> String {
 /// `userns.RunningInUserNS`: rootless Podman runs the runtime as root of a
 /// user namespace of its own and asks for none in the config.
 pub fn running_in_userns() -> bool {
-    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let map = crate::sys::read_proc("/proc/self/uid_map").unwrap_or_default();
     uid_map_is_partial(&map)
 }
 

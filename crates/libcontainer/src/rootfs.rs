@@ -338,7 +338,7 @@ struct MountEntry {
 
 /// Our mount namespace's mounts, from /proc/self/mountinfo.
 fn mount_table() -> std::io::Result<Vec<MountEntry>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let info = crate::sys::read_proc("/proc/self/mountinfo")?;
     Ok(info
         .lines()
         .filter_map(|l| {

@@ -461,3 +461,14 @@ pub fn release_memory() {
     // pages that are faulted in again when used.
     unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
 }
+
+/// A /proc file read whole: into a buffer sized for it up front (procfs
+/// reports a size of 0, so `read_to_string` starts at 32 bytes and takes a
+/// read per doubling), then grown only if it is larger.
+pub fn read_proc(path: &str) -> io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut s = String::with_capacity(16 * 1024);
+    f.read_to_string(&mut s)?;
+    Ok(s)
+}

@@ -29,7 +29,7 @@ impl Host {
             let s = std::fs::read_to_string(Path::new(ROOT).join("cgroup.controllers")).unwrap_or_default();
             s.split_whitespace().map(|c| (c.to_string(), PathBuf::from(ROOT))).collect()
         } else {
-            v1_hierarchies(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+            v1_hierarchies(&crate::sys::read_proc("/proc/self/mountinfo").unwrap_or_default())
         };
         Host { v2, controllers, kernel: kernel_version() }
     }

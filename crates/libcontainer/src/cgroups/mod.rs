@@ -372,8 +372,8 @@ pub fn container_dirs(path: &Path, systemd: bool) -> Vec<(String, PathBuf)> {
         return container_dirs(&systemd_unit_path(path), false);
     }
     let mut out = Vec::new();
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return out };
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let Ok(info) = crate::sys::read_proc("/proc/self/mountinfo") else { return out };
+    let own = if path.is_absolute() { String::new() } else { crate::sys::read_proc("/proc/self/cgroup").unwrap_or_default() };
     for line in info.lines() {
         let Some((pre, post)) = line.split_once(" - ") else { continue };
         let fstype = post.split(' ').next().unwrap_or("");
