@@ -142,13 +142,10 @@ impl Config {
     }
 }
 
-/// Parses config.json, naming the JSON path of the first bad value. A
-/// valid config is parsed once, without tracking the path (which costs as
-/// much again); only a bad one is parsed a second time for the path.
+/// Parses config.json, naming the JSON path of the first bad value. (A
+/// first pass without path tracking would be faster, but a second copy of
+/// oci-spec's deserializer is ~300 KiB of code, which a static binary maps.)
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    if let Ok(spec) = serde_json::from_slice(data) {
-        return Ok(spec);
-    }
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
