@@ -155,7 +155,9 @@ fn tail(req: &Logs) -> String {
         let mut errors: Vec<&str> = all.iter().copied().filter(|l| l.contains("Error (")).collect();
         errors.dedup();
         let pick = if errors.is_empty() { &all } else { &errors };
-        pick.iter().rev().take(3).rev().map(|l| l.trim().to_string()).collect()
+        // Without CRIU's timestamps: "(00.011891) Error (criu/vdso.c:613): ...".
+        let bare = |l: &str| l.trim().strip_prefix('(').and_then(|r| r.split_once(") ")).map_or(l.trim(), |(_, rest)| rest).to_string();
+        pick.iter().rev().take(3).rev().map(|l| bare(l)).collect()
     };
     let mut found = lines(&req.log);
     let mut src = &req.log;

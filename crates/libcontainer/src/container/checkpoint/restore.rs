@@ -246,7 +246,9 @@ fn run_criu(o: &RestoreOptions, cfg: &Config, undo: &mut Undo, req: criu::Reques
 }
 
 /// CRIU (`pid`) joins the container's cgroup, whose limits are applied
-/// first; on v1, CRIU is told the container's directory in each hierarchy.
+/// first, and is told that this cgroup is the root of the restored tree
+/// (`cg_root`: else CRIU would make the checkpointed container's cgroup,
+/// named after its id, and put the processes there).
 fn join_cgroup(st: &State, pid: i32, opts: &mut rpc::Criu_opts) -> Result<()> {
     if st.cgroup_dirs.is_empty() && !st.systemd_cgroup {
         return Ok(());
@@ -264,24 +266,27 @@ fn join_cgroup(st: &State, pid: i32, opts: &mut rpc::Criu_opts) -> Result<()> {
     crate::cgroups::apply(&mgr, res.as_ref(), &st.cgroup_path, &st.cgroup_dirs)?;
     if v1 {
         crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid)?;
-        for (ctrl, path) in v1_cgroups(pid.as_raw()) {
-            let mut r = rpc::Cgroup_root::new();
+    }
+    for (ctrl, path) in cgroups_of(pid.as_raw()) {
+        let mut r = rpc::Cgroup_root::new();
+        if !ctrl.is_empty() {
             r.set_ctrl(ctrl);
-            r.set_path(path);
-            opts.cg_root.push(r);
         }
+        r.set_path(path);
+        opts.cg_root.push(r);
     }
     Ok(())
 }
 
-/// `/proc/PID/cgroup` of a v1 host: each hierarchy's controllers and path.
-fn v1_cgroups(pid: i32) -> Vec<(String, String)> {
+/// `/proc/PID/cgroup`: each hierarchy's controllers ("" for v2's) and the
+/// process's cgroup in it.
+fn cgroups_of(pid: i32) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
             let mut f = l.splitn(3, ':');
             let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
-            (!ctrl.is_empty()).then(|| (ctrl.trim_start_matches("name=").to_string(), path.to_string()))
+            Some((ctrl.to_string(), path.to_string()))
         })
         .collect()
 }
