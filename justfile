@@ -73,7 +73,8 @@ soak N="50": debug
 # Integration tests that need a cgroup-v2 host or systemd, in the VM of
 # ../shared/tools/vm-run.sh (part of `just test`): exec, the cgroup tests,
 # every linux.resources field on v2 (~2 min), update/events (~2 min), and the
-# systemd driver against a real systemd (there it must not skip)
+# systemd driver against a real systemd (there it must not skip), and
+# checkpoint/restore with CRIU (~2 min; CRIU cannot work on this host's kernel)
 vm-tests: debug
     scripts/vm-test.sh exec
     scripts/vm-test.sh cgroups
@@ -81,6 +82,7 @@ vm-tests: debug
     scripts/vm-test.sh --strict update_events
     scripts/vm-test.sh --systemd --strict systemd
     scripts/vm-test.sh --systemd --strict rootless delegated
+    scripts/vm-test.sh --strict checkpoint
 
 # Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)
 upstream-config:
