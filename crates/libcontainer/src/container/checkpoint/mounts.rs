@@ -42,11 +42,16 @@ pub(super) fn dump_ext_mounts(cfg: &Config, init: i32) -> Vec<rpc::Ext_mount_map
             v.push(ext_mount(p, "/dev/null"));
         }
     }
-    for d in cfg.linux().devices().iter().flatten() {
-        let p = d.path().to_string_lossy();
-        v.push(ext_mount(&p, &p));
-    }
+    v.extend(device_mounts(cfg));
     v
+}
+
+/// Every device node of the container, the default ones included, by its
+/// path (as runc lists them): the caller's stdio on the host's /dev/null is
+/// then a file CRIU can name.
+fn device_mounts(cfg: &Config) -> Vec<rpc::Ext_mount_map> {
+    let devices = crate::devices::plan(cfg.linux()).unwrap_or_default();
+    devices.iter().map(|d| d.path.to_string_lossy().into_owned()).map(|p| ext_mount(&p, &p)).collect()
 }
 
 /// Restore: the same names, mapped to the host's sources.
@@ -60,10 +65,7 @@ pub(super) fn restore_ext_mounts(cfg: &Config) -> Vec<rpc::Ext_mount_map> {
     if cfg.linux().masked_paths().as_ref().is_some_and(|m| !m.is_empty()) {
         v.push(ext_mount("/dev/null", "/dev/null"));
     }
-    for d in cfg.linux().devices().iter().flatten() {
-        let p = d.path().to_string_lossy();
-        v.push(ext_mount(&p, &p));
-    }
+    v.extend(device_mounts(cfg));
     v
 }
 

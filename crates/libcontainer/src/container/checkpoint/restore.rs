@@ -145,6 +145,12 @@ fn reserve(store: &Store, o: &RestoreOptions, cfg: &Config) -> Result<Undo> {
     let r = crate::cgroups::create_dirs(&host_dirs, &mut created);
     undo.st.cgroup_created = Some(created);
     r?;
+    if !o.systemd_cgroup && crate::cgroups::is_v2() {
+        // The controllers on in every ancestor, as for create's init.
+        if let Some(d) = host_dirs.first() {
+            drop(crate::cgroups::prepare_v2_leaf(d));
+        }
+    }
     Ok(undo)
 }
 
