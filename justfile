@@ -72,7 +72,7 @@ soak N="50": debug
 
 # Integration tests that need a cgroup-v2 host or systemd, in the VM of
 # ../shared/tools/vm-run.sh (part of `just test`): exec, the cgroup tests,
-# every linux.resources field on v2 (~2 min), update/events (~2 min), and the
+# every linux.resources field on v2 (~2 min), update/events (~2 min),
 # checkpoint/restore with CRIU (~2 min, and end to end ~3 min: CRIU cannot
 # work on this host's kernel), and the systemd driver against a real systemd
 # (there it must not skip)
