@@ -254,6 +254,31 @@ fn pre_dump_then_dump_with_parent_path() {
     assert_eq!(env.state()["status"], "running");
 }
 
+/// `restore` without `--detach` waits for the container, like `run`, and
+/// exits with its exit code; the container is removed afterwards.
+#[test]
+fn restore_in_the_foreground_exits_with_the_container() {
+    require_criu!();
+    let (mut env, log) = counter("cr-fg");
+    env.set_sh("exec </dev/null >/dev/null 2>&1; i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo $i >> /data/log; sleep 0.1; done; exit 7");
+    env.run(&["-d"]).ok();
+    wait_counts(&log, 0, 5);
+    let from = count(&log);
+    let image = dir(&env, "image");
+    env.rt(&["checkpoint", "--image-path", &image, &env.id]).ok();
+    let to = count(&log);
+    assert_checkpointed_away(&env, &env.id);
+    let seen = counts(&log).len();
+    env.write_config();
+    let b = bundle(&env);
+    let out = env.rt(&["restore", "--bundle", &b, "--image-path", &image, &env.id]);
+    assert_eq!(out.code, 7, "restore did not exit with the container's code:\n{}", out.describe());
+    let after = counts(&log)[seen..].to_vec();
+    assert_continues(&after, from, to);
+    assert_eq!(after.last(), Some(&60), "the restored container did not count to its end: {after:?}");
+    env.assert_no_leftovers(&env.id);
+}
+
 /// An established TCP connection inside the container (busybox nc: a
 /// listener and a client sending a count) survives with
 /// `--tcp-established`; without the flag CRIU refuses and nothing changes.
