@@ -279,6 +279,35 @@ fn restore_in_the_foreground_exits_with_the_container() {
     env.assert_no_leftovers(&env.id);
 }
 
+/// A network namespace given by path (as CNI callers give it) is dumped as
+/// external and the restored container is put back in that namespace.
+#[test]
+fn a_network_namespace_by_path_is_given_back() {
+    require_criu!();
+    let (mut env, log) = counter("cr-netns");
+    let name = format!("skiff-it-{}", env.token);
+    let ok = std::process::Command::new("ip").args(["netns", "add", &name]).status().is_ok_and(|s| s.success());
+    assert!(ok, "ip netns add {name}");
+    let n = name.clone();
+    env.on_cleanup(move || {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &n]).status();
+    });
+    let path = format!("/run/netns/{name}");
+    env.set_namespace("network", Some(&path));
+    env.run(&["-d"]).ok();
+    wait_counts(&log, 0, 5);
+    let image = dir(&env, "image");
+    env.rt(&["checkpoint", "--image-path", &image, &env.id]).ok();
+    assert_checkpointed_away(&env, &env.id);
+    restore(&env, &env.id, &image, &[]).ok();
+    let pid = env.state()["pid"].as_i64().unwrap();
+    let inode = |p: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+    assert_eq!(inode(&format!("/proc/{pid}/ns/net")), inode(&path), "the restored container is not in {path}");
+    wait_counts(&log, counts(&log).len(), 3);
+    env.rt(&["delete", "--force", &env.id]).ok();
+    env.assert_no_leftovers(&env.id);
+}
+
 /// An established TCP connection inside the container (busybox nc: a
 /// listener and a client sending a count) survives with
 /// `--tcp-established`; without the flag CRIU refuses and nothing changes.

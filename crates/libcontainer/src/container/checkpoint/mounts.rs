@@ -208,3 +208,53 @@ pub(super) fn make_mountpoints(cfg: &Config) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle with a bind mount, a masked file and a netns by path.
+    fn bundle(tag: &str) -> (PathBuf, Config) {
+        let dir = std::env::temp_dir().join(format!("skiff-criu-mounts-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let mut spec = serde_json::to_value(crate::spec::default_spec(false)).unwrap();
+        spec["mounts"].as_array_mut().unwrap().push(serde_json::json!({"destination": "/data", "type": "bind", "source": "data", "options": ["rbind"]}));
+        let ns = spec["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network");
+        ns.push(serde_json::json!({"type": "network", "path": "/proc/self/ns/net"}));
+        std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+        let cfg = Config::load(&dir).unwrap();
+        (dir, cfg)
+    }
+
+    fn pairs(v: &[rpc::Ext_mount_map]) -> Vec<(String, String)> {
+        v.iter().map(|e| (e.key().to_string(), e.val().to_string())).collect()
+    }
+
+    #[test]
+    fn binds_and_devices_are_named_by_destination_and_mapped_back_to_their_sources() {
+        let (dir, cfg) = bundle("ext");
+        let dump = pairs(&dump_ext_mounts(&cfg, std::process::id() as i32));
+        assert!(dump.contains(&("/data".into(), "/data".into())), "{dump:?}");
+        assert!(dump.contains(&("/dev/null".into(), "/dev/null".into())), "the default devices: {dump:?}");
+        let restore = pairs(&restore_ext_mounts(&cfg));
+        let src = dir.join("data").to_string_lossy().into_owned();
+        assert!(restore.contains(&("/data".into(), src)), "{restore:?}");
+        assert!(restore.contains(&("/dev/null".into(), "/dev/null".into())), "masked files: {restore:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_netns_by_path_is_external_under_runc_s_key_and_given_back() {
+        let (dir, cfg) = bundle("ns");
+        let ino = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        assert_eq!(dump_externals(&cfg).unwrap(), vec![format!("net[{ino}]:extRootNetNS")]);
+        let mut opts = rpc::Criu_opts::new();
+        let fds = restore_namespaces(&cfg, &mut opts).unwrap();
+        assert_eq!(fds.len(), 1);
+        assert_eq!((opts.inherit_fd[0].key(), opts.inherit_fd[0].fd()), ("extRootNetNS", std::os::fd::AsRawFd::as_raw_fd(&fds[0])));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
