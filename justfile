@@ -113,9 +113,23 @@ e2e PARTS="": debug
 containerd-smoke: debug
     RUNTIME=${RUNTIME:-{{skiff}}} SMOKE_EXEC=${SMOKE_EXEC:-1} python3 e2e/subreaper.py scripts/containerd-smoke.sh
 
-# skiff vs crun vs runc: run latency, delete -f latency and peak RSS (docs/benchmarks.md)
-bench: release
-    SKIFF={{skiff_release}} scripts/bench.sh
+floor_bin := justfile_directory() / "target/bench/floor"
+
+# The reference floor (bench/floor.c): the kernel work of the benchmark's container, no runtime
+floor:
+    mkdir -p "$(dirname {{floor_bin}})"
+    cc -O2 -static -Wall -Wextra -o {{floor_bin}} bench/floor.c
+
+# RUNS, ROUNDS, ORDERS, RUNTIMES, SKIFF... pass through (scripts/bench.sh lists them).
+# ~10 min at the defaults; docs/benchmarks.md. skiff vs crun vs runc (youki if installed)
+# vs the floor: every row of issue 12 in both runtime orders, and the targets table
+bench: release floor
+    SKIFF="${SKIFF:-{{skiff_release}}}" FLOOR="${FLOOR:-{{floor_bin}}}" RUNS="${RUNS:-100}" ROUNDS="${ROUNDS:-4}" \
+      ORDERS="${ORDERS:-forward reverse}" scripts/bench.sh
+
+# list/state with 1 000 containers in the root, create with 10 000 entries (docs/benchmarks.md)
+bench-scale: release
+    SKIFF="${SKIFF:-{{skiff_release}}}" scripts/bench-scale.sh
 
 # conformance-v2-ci's cases: every cgroup case plus the cases whose setup
 # touches cgroups, namespaces or the cgroup-v2 /sys (=NAME: exact name)

@@ -61,6 +61,8 @@ pub enum ToParent {
     InitPid(i32),
     /// A seccomp notify fd follows, attached to this message.
     SeccompFd,
+    /// With `--debug`: how long the init's stages took (see `trace`).
+    Stages(Vec<u8>),
     Error(String),
 }
 
@@ -77,6 +79,7 @@ const READY: u8 = 11;
 const SECCOMP_FD: u8 = 12;
 const ERROR: u8 = 13;
 const INIT_PID: u8 = 14;
+const STAGES: u8 = 15;
 
 /// Largest payload of one message (well under the default socket buffer).
 pub const MAX_PIECE: usize = 32 * 1024;
@@ -108,6 +111,25 @@ impl Channel {
                 Err(e) => return Err(Error::errno("send on the init channel", e)),
             }
         }
+    }
+
+    /// Waits for the next message and returns its length (0: the peer
+    /// closed), so that it is received into a buffer of its size: a zeroed
+    /// 64 KiB buffer per message cost 16 page faults on each side.
+    fn next_len(&self) -> nix::Result<usize> {
+        let mut b = [0u8; 1];
+        loop {
+            match recv(self.fd.as_raw_fd(), &mut b, MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// A buffer for the next message (at least one byte, at most
+    /// [`RECV_BUF`]: a longer message is refused when received).
+    fn buf_for_next(&self) -> nix::Result<Vec<u8>> {
+        Ok(vec![0u8; self.next_len()?.clamp(1, RECV_BUF)])
     }
 
     /// Receives one message into `buf`; Ok(0) means the peer closed. A
@@ -153,9 +175,9 @@ impl Channel {
     /// In the child: waits for the next message. A closed channel means the
     /// parent gave up; the child has nothing left to do but exit.
     pub fn recv_in_child(&self) -> Result<ToChild> {
-        let mut b = vec![0u8; RECV_BUF];
         let mut state = Vec::new();
         loop {
+            let mut b = self.buf_for_next().map_err(|e| Error::errno("receive on the init channel", e))?;
             match self.recv_raw(&mut b)? {
                 0 => return Err(Error::Init("the runtime went away".into())),
                 n if b[0] == GO_PART => state.extend_from_slice(&b[1..n]),
@@ -191,6 +213,12 @@ impl Channel {
             ToParent::InitPid(pid) => {
                 let mut v = vec![INIT_PID];
                 v.extend_from_slice(&pid.to_le_bytes());
+                self.send_raw(&v)
+            }
+            ToParent::Stages(t) => {
+                let mut v = Vec::with_capacity(t.len() + 1);
+                v.push(STAGES);
+                v.extend_from_slice(t);
                 self.send_raw(&v)
             }
             ToParent::Error(msg) => {
@@ -230,10 +258,18 @@ impl Channel {
     /// In the parent: the next message, with the fd attached to it if any;
     /// None when the child closed its end (it exited or exec'd).
     pub fn recv_in_parent(&self) -> Result<Option<(ToParent, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; RECV_BUF];
         let mut cspace = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let mut reset = false;
+        let mut buf: Vec<u8>;
         let (n, fd) = loop {
+            buf = match self.buf_for_next() {
+                Ok(b) => b,
+                Err(nix::errno::Errno::ECONNRESET) if !reset => {
+                    reset = true;
+                    continue;
+                }
+                Err(e) => return Err(Error::errno("receive on the init channel", e)),
+            };
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cspace), MsgFlags::MSG_CMSG_CLOEXEC) {
                 Ok(msg) if msg.flags.contains(MsgFlags::MSG_TRUNC) => {
@@ -269,6 +305,7 @@ impl Channel {
             SECCOMP_FD => ToParent::SeccompFd,
             INIT_PID if n == 5 => ToParent::InitPid(i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]])),
             ERROR => ToParent::Error(String::from_utf8_lossy(&buf[1..n]).into_owned()),
+            STAGES => ToParent::Stages(buf[1..n].to_vec()),
             t => return Err(Error::Init(format!("unexpected message {t} from the container init"))),
         };
         Ok(Some((m, fd)))

@@ -19,6 +19,7 @@
 //! - [`lsm`]: AppArmor profile, SELinux labels;
 //! - [`procfs`]: every access under `/proc` through a verified handle;
 //! - [`sys`]: raw system calls the `nix` crate does not wrap;
+//! - [`trace`]: the `--debug` startup trace, one line per stage with its duration;
 //! - [`spec`]: the default `config.json` written by `skiff spec`;
 //! - [`features`]: the runtime-spec features document of `skiff features`.
 
@@ -46,6 +47,7 @@ pub mod socket;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod trace;
 pub mod tty;
 
 pub use error::{Error, Result};

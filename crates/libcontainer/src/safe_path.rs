@@ -81,73 +81,91 @@ impl Root {
     /// parent as a directory, the last as a directory or an empty file — and
     /// returns an O_PATH descriptor for it. A symlink on the way is followed
     /// inside the root, and what it points to is created there.
+    ///
+    /// The whole path is tried first (it usually exists), then its prefixes
+    /// from the longest down, so the common cases cost one or two lookups.
     pub fn mkdir_all(&self, p: &Path, last_is_file: bool, mode: u32) -> io::Result<OwnedFd> {
         let mut want: PathBuf = components(p).iter().collect();
-        'restart: for _ in 0..40 {
-            let comps: Vec<PathBuf> = components(&want).iter().map(PathBuf::from).collect();
-            let mut prefix = PathBuf::new();
-            for (i, c) in comps.iter().enumerate() {
-                let parent = prefix.clone();
-                prefix.push(c);
-                match self.resolve(&prefix) {
-                    Ok(fd) => {
-                        if i + 1 == comps.len() {
-                            return Ok(fd);
-                        }
-                        continue;
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                    Err(e) => return Err(e),
-                }
-                let dir = self.open_at(&parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
-                // Is the missing component a dangling symlink? Then create its
-                // target instead, resolved inside the root.
-                if let Ok(st) = fstatat(Some(dir.as_raw_fd()), c.as_path(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
-                    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
-                        let target = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), c.as_path()).map_err(io_err)?;
-                        let target = PathBuf::from(target);
-                        let mut next = if target.is_absolute() { PathBuf::from("/") } else { Path::new("/").join(&parent) };
-                        next.push(target);
-                        for rest in &comps[i + 1..] {
-                            next.push(rest);
-                        }
-                        want = components(&next).iter().collect();
-                        continue 'restart;
-                    }
-                }
-                let last = i + 1 == comps.len();
-                let name = CString::new(c.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-                let r = if last && last_is_file {
-                    // SAFETY: valid dirfd and C string; O_EXCL never follows a symlink.
-                    let f = unsafe {
-                        libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode & 0o666)
-                    };
-                    if f >= 0 {
-                        // SAFETY: `openat` just returned this descriptor.
-                        drop(unsafe { OwnedFd::from_raw_fd(f) });
-                        0
-                    } else {
-                        -1
-                    }
-                } else {
-                    // SAFETY: valid dirfd and C string; mkdirat never follows a symlink.
-                    unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) }
-                };
-                if r < 0 {
-                    let e = io::Error::last_os_error();
-                    if e.raw_os_error() != Some(libc::EEXIST) {
-                        return Err(e);
-                    }
-                }
-                if last {
-                    return self.resolve(&prefix);
-                }
+        for _ in 0..40 {
+            let comps: Vec<&OsStr> = components(&want);
+            let prefix = |k: usize| -> PathBuf { comps[..k].iter().collect() };
+            let lookup = |k: usize| match self.resolve(&prefix(k)) {
+                Ok(fd) => Ok(Some(fd)),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+                Err(e) => Err(e),
+            };
+            if let Some(fd) = lookup(comps.len())? {
+                return Ok(fd);
             }
-            // Only reached for the root itself.
-            return self.resolve(Path::new("/"));
+            // The deepest prefix that exists (the root always does).
+            let mut k = comps.len() - 1;
+            let mut dir = loop {
+                match lookup(k)? {
+                    Some(fd) => break fd,
+                    None => k -= 1,
+                }
+            };
+            match self.create_from(&comps, k, &mut dir, last_is_file, mode)? {
+                Created::Done => return Ok(dir),
+                Created::Symlink(next) => want = components(&next).iter().collect(),
+            }
         }
         Err(io::Error::from_raw_os_error(libc::ELOOP))
     }
+
+    /// Creates `comps[k..]` below `dir` (the descriptor of `comps[..k]`),
+    /// leaving `dir` on the last one; or stops at a dangling symlink and
+    /// returns the path to create instead, its target resolved in the root.
+    fn create_from(&self, comps: &[&OsStr], k: usize, dir: &mut OwnedFd, last_is_file: bool, mode: u32) -> io::Result<Created> {
+        for i in k..comps.len() {
+            let c = comps[i];
+            // Is the missing component a dangling symlink? Then create its
+            // target instead, resolved inside the root.
+            if let Ok(st) = fstatat(Some(dir.as_raw_fd()), c, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+                if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+                    let target = PathBuf::from(nix::fcntl::readlinkat(Some(dir.as_raw_fd()), c).map_err(io_err)?);
+                    let parent: PathBuf = comps[..i].iter().collect();
+                    let mut next = if target.is_absolute() { PathBuf::from("/") } else { Path::new("/").join(&parent) };
+                    next.push(target);
+                    for rest in &comps[i + 1..] {
+                        next.push(rest);
+                    }
+                    return Ok(Created::Symlink(next));
+                }
+            }
+            let last = i + 1 == comps.len();
+            let name = CString::new(c.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            let r = if last && last_is_file {
+                // SAFETY: valid dirfd and C string; O_EXCL never follows a symlink.
+                let f = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode & 0o666) };
+                if f >= 0 {
+                    // SAFETY: `openat` just returned this descriptor.
+                    drop(unsafe { OwnedFd::from_raw_fd(f) });
+                    0
+                } else {
+                    -1
+                }
+            } else {
+                // SAFETY: valid dirfd and C string; mkdirat never follows a symlink.
+                unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) }
+            };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EEXIST) {
+                    return Err(e);
+                }
+            }
+            // Looked up again in the root: what was made (or raced in) is
+            // resolved like any other path.
+            *dir = self.resolve(&comps[..=i].iter().collect::<PathBuf>())?;
+        }
+        Ok(Created::Done)
+    }
+}
+
+enum Created {
+    Done,
+    Symlink(PathBuf),
 }
 
 #[cfg(test)]

@@ -479,16 +479,41 @@ fn filter_flags(seccomp: &LinuxSeccomp, needs_listener: bool) -> u32 {
 /// the trust rules). Cache problems are never fatal: they are logged and the
 /// profile is compiled.
 pub fn compile_cached(seccomp: &LinuxSeccomp, cache_dir: &Path) -> Result<Filter, SeccompError> {
+    compile_cached_how(seccomp, cache_dir).map(|(f, _)| f)
+}
+
+/// Where [`compile_cached_how`]'s filter came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cached {
+    Hit,
+    /// Compiled and written to the cache.
+    Miss,
+    /// Compiled; the cache could not be used.
+    Bypassed,
+}
+
+impl Cached {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cached::Hit => "cache hit",
+            Cached::Miss => "compiled, cached",
+            Cached::Bypassed => "compiled",
+        }
+    }
+}
+
+/// [`compile_cached`], saying whether the cache had the filter.
+pub fn compile_cached_how(seccomp: &LinuxSeccomp, cache_dir: &Path) -> Result<(Filter, Cached), SeccompError> {
     let key = cache_key(seccomp)?;
     if let Err(e) = prepare_cache_dir(cache_dir) {
         warn!(dir = %cache_dir.display(), error = %e, "seccomp cache unusable, compiling");
-        return compile(seccomp);
+        return compile(seccomp).map(|f| (f, Cached::Bypassed));
     }
     let path = cache_dir.join(format!("{key}.bpf"));
     match read_entry(&path) {
         Ok(Some(filter)) => {
             debug!(path = %path.display(), "seccomp cache hit");
-            return Ok(filter);
+            return Ok((filter, Cached::Hit));
         }
         Ok(None) => debug!(path = %path.display(), "seccomp cache miss"),
         Err(reason) => {
@@ -498,8 +523,9 @@ pub fn compile_cached(seccomp: &LinuxSeccomp, cache_dir: &Path) -> Result<Filter
     let filter = compile(seccomp)?;
     if let Err(e) = write_entry(cache_dir, &path, &key, &filter) {
         warn!(path = %path.display(), error = %e, "could not write seccomp cache entry");
+        return Ok((filter, Cached::Bypassed));
     }
-    Ok(filter)
+    Ok((filter, Cached::Miss))
 }
 
 /// Installs `filter` on the calling thread with `seccomp(2)`.

@@ -326,7 +326,7 @@ pub fn parse_cpu_list(s: &str) -> Option<Vec<usize>> {
 /// The start time (field 22 of /proc/<pid>/stat, in clock ticks since boot)
 /// and the state letter of `pid`; None if there is no such process.
 pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc_stat(pid)?;
     // The command name may contain spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
@@ -336,9 +336,24 @@ pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
     Some((start, state))
 }
 
+/// /proc/<pid>/stat in one read (a few hundred bytes: the command name is at
+/// most 16), where `read_to_string` takes a stat and six growing reads.
+fn read_proc_stat(pid: i32) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let n = f.read(&mut buf).ok()?;
+    if n == buf.len() {
+        let mut v = buf.to_vec();
+        f.read_to_end(&mut v).ok()?;
+        return String::from_utf8(v).ok();
+    }
+    std::str::from_utf8(&buf[..n]).ok().map(str::to_string)
+}
+
 /// The command name of `pid` (kept for a zombie too).
 pub fn proc_comm(pid: i32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc_stat(pid)?;
     let a = stat.find('(')?;
     let b = stat.rfind(')')?;
     Some(stat[a + 1..b].to_string())
@@ -411,4 +426,38 @@ pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
     let _ = pidfd_wait_exit(std::os::fd::AsFd::as_fd(&pidfd), 5000);
     let _ = nix::sys::wait::waitpid(pid, None);
     res
+}
+
+/// Memory a process no longer needs, given back to the kernel (the init,
+/// before it waits for `start`; see docs/benchmarks.md, "Memory"): the free
+/// memory of the heap (malloc_trim); the main stack below the caller's
+/// frame, dead since the runtime's deeper calls returned; and the
+/// page-table entries of the binary's own read-only mappings, from the ELF
+/// header to the end of the code: clean page-cache pages, mapped again (64
+/// KiB at a time) when next executed, so what has run so far stops counting
+/// in the process's RSS.
+#[inline(never)]
+pub fn release_memory() {
+    const PAGE: usize = 4096;
+    // SAFETY: malloc_trim only returns free memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    // Below this frame (and a page of margin): at most 1 MiB of stack the
+    // runtime used before; a hole in the range (the guard gap below the
+    // stack) makes madvise report ENOMEM after doing the rest.
+    let here = 0u8;
+    let sp = (std::ptr::addr_of!(here) as usize & !(PAGE - 1)) - PAGE;
+    // SAFETY: nothing lives below the current frame; the pages read back as
+    // zeros if ever touched again.
+    unsafe { libc::madvise((sp - (1 << 20)) as *mut libc::c_void, 1 << 20, libc::MADV_DONTNEED) };
+    extern "C" {
+        // Defined by the linker (GNU ld and lld) for every ELF executable.
+        static __ehdr_start: u8;
+        static etext: u8;
+    }
+    let (start, end) = (std::ptr::addr_of!(__ehdr_start) as usize, std::ptr::addr_of!(etext) as usize);
+    let (start, end) = (start & !(PAGE - 1), (end + PAGE - 1) & !(PAGE - 1));
+    // SAFETY: the binary's own read-only, file-backed image (never written:
+    // no private copy is lost); MADV_DONTNEED only drops the mappings of
+    // pages that are faulted in again when used.
+    unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
 }

@@ -56,6 +56,9 @@ fn main() -> ExitCode {
     };
     let to_file = file.is_some();
     let level = if cli.debug { Level::DEBUG } else { Level::WARN };
+    if cli.debug {
+        libcontainer::trace::enable();
+    }
     let _ = tracing::subscriber::set_global_default(logging::Logger::new(file, format, level));
     let Some(command) = cli.command.as_ref() else {
         tracing::error!("no command given (try --help)");

@@ -96,6 +96,13 @@ fn kernel_version() -> (u32, u32) {
 pub fn check(res: Option<&LinuxResources>) -> Result<()> {
     let Some(res) = res else { return Ok(()) };
     check_unified(Some(res))?;
+    check_devices(res)?;
+    // Device rules (every container has them) need nothing of the host.
+    let mut rest = res.clone();
+    rest.set_devices(None);
+    if rest == LinuxResources::default() {
+        return Ok(());
+    }
     let host = Host::probe();
     if let Some(m) = res.memory() {
         check_memory(&host, m)?;
@@ -116,7 +123,6 @@ pub fn check(res: Option<&LinuxResources>) -> Result<()> {
     if let Some(r) = res.rdma() {
         check_rdma(&host, r)?;
     }
-    check_devices(res)?;
     if host.v2 {
         check_unified_keys(&host, res.unified().as_ref())?;
     }

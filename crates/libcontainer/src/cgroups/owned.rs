@@ -148,7 +148,13 @@ impl Owned<'_> {
             read_pids(d, &mut before);
         }
         let fds: Vec<_> = before.iter().filter_map(|p| crate::sys::pidfd_open(*p).ok()).collect();
-        self.signal_all(libc::SIGKILL, scope)?;
+        // An empty cgroup whose init is gone (a container that exited, the
+        // common case) has nothing left to kill.
+        // SAFETY: signal 0 only checks that the process exists.
+        let init_alive = scope.init.is_some_and(|p| unsafe { libc::kill(p.as_raw(), 0) } == 0);
+        if !before.is_empty() || init_alive || !self.dirs.iter().any(|d| self.created_leaf(d)) {
+            self.signal_all(libc::SIGKILL, scope)?;
+        }
         for fd in &fds {
             let _ = crate::sys::pidfd_wait_exit(std::os::fd::AsFd::as_fd(fd), 10_000);
         }
@@ -171,7 +177,16 @@ pub(super) fn signal(pids: &[Pid], sig: i32) {
     }
 }
 
+/// Removes `d` and its sub-cgroups. The directory is removed first: a
+/// leaf (the usual case) costs one rmdir, and only one that is busy is
+/// listed for sub-cgroups.
 pub(super) fn rmdir_tree(d: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir(d) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) => return Err(e),
+    }
     match std::fs::read_dir(d) {
         Ok(rd) => {
             for e in rd.flatten() {

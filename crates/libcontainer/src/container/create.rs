@@ -130,16 +130,20 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
 }
 
 fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
+    let mut t = crate::trace::Stages::start("create");
     let cfg = Config::load(opts.bundle)?;
-    let (plan, init_args) = Plan::new(&cfg, opts)?;
-    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir, state: mut st } = reserve(store, opts, &cfg, &plan)?;
+    t.mark("config load");
+    let (plan, init_args) = Plan::new(&cfg, opts, &mut t)?;
+    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir, state: mut st } = reserve(store, opts, &cfg, &plan, &mut t)?;
     // On v2 the init is born in its cgroup.
     let v2_leaf = (!opts.systemd_cgroup && crate::cgroups::is_v2()).then(|| undo.cgroup.as_ref().and_then(|c| c.dirs.first().and_then(|d| crate::cgroups::prepare_v2_leaf(d)))).flatten();
     let (pid, chan, in_cgroup) = clone_init(init_args(fifo, console_socket, notify_dir)?, &mut undo, opts.foreground, v2_leaf)?;
+    t.mark("clone");
 
     // Id maps and cgroup before the init runs any of the container's code.
     if plan.new_user {
         write_id_maps(pid, cfg.linux())?;
+        t.mark("id maps");
     }
     st.pid = pid.as_raw();
     st.init_start_time = sys::proc_start_time(pid.as_raw()).map(|(t, _)| t).unwrap_or(0);
@@ -148,11 +152,17 @@ fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
     crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
     send(&chan, &ToChild::Go(creating.clone()))?;
+    t.mark("state saved, init released");
     set_up_cgroup(&chan, opts, &plan, &st, in_cgroup)?;
+    t.mark("cgroup (join, limits)");
     crate::fault::point("create:cgroup");
-    converse(&chan, &cfg, &plan, (undo.dir.as_ref().expect("set by reserve"), &st), &creating)?;
+    converse(&chan, &cfg, &plan, (undo.dir.as_ref().expect("set by reserve"), &st), &creating, &t)?;
+    t.mark("init set-up (rootfs, hooks, pivot_root, process)");
     crate::fault::point("create:ready");
-    finish(opts, &mut undo, st, console_recv, &chan)
+    let created = finish(opts, &mut undo, st, console_recv, &chan);
+    t.mark("state and pid file written");
+    t.total();
+    created
 }
 
 /// What `create` works out from the config before it makes anything on the
@@ -185,7 +195,7 @@ impl Plan {
     /// Validates the config and computes everything the init needs. Nothing
     /// here needs undoing: besides reading, it only opens descriptors (bind
     /// sources, id-mapped trees) and may fill the seccomp cache.
-    fn new(cfg: &Config, opts: &CreateOptions) -> Result<(Plan, impl FnOnce(OwnedFd, Option<OwnedFd>, Option<PathBuf>) -> Result<InitArgs>)> {
+    fn new(cfg: &Config, opts: &CreateOptions, t: &mut crate::trace::Stages) -> Result<(Plan, impl MakeInitArgs)> {
         let linux = cfg.linux();
         let process = cfg.process();
         let terminal = process.terminal().unwrap_or(false);
@@ -205,7 +215,8 @@ impl Plan {
         let caps = crate::capabilities::CapPlan::new(process.capabilities().as_ref())?;
         let lsm = crate::lsm::LsmPlan::new(process)?;
         no_pivot_allowed(opts, &ns, &caps)?;
-        let seccomp = compile_seccomp(linux.seccomp().as_ref(), opts.seccomp_cache)?;
+        t.mark("plan (namespaces, process, capabilities)");
+        let seccomp = compile_seccomp(linux.seccomp().as_ref(), opts.seccomp_cache, t)?;
         let listener = linux.seccomp().as_ref().and_then(|s| s.listener_path().clone());
         if seccomp.as_ref().is_some_and(|f| f.needs_listener) && listener.is_none() {
             return Err(Error::config("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listener path"));
@@ -225,6 +236,7 @@ impl Plan {
         let rootfs = rootfs_plan(cfg, opts, &ns, new_cgroupns, new_mountns, &cgroup_dirs, &devices)?;
         let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
         sysctl.sort();
+        t.mark("plan (cgroup, devices, rootfs)");
 
         let id = opts.id.to_string();
         let no_new_keyring = opts.no_new_keyring;
@@ -267,6 +279,12 @@ impl Plan {
         Ok((plan, init_args))
     }
 }
+
+/// What [`Plan::new`] hands back for the init: given `exec.fifo`, the
+/// console socket and the notify directory (made once the id is reserved),
+/// the init's arguments.
+trait MakeInitArgs: FnOnce(OwnedFd, Option<OwnedFd>, Option<PathBuf>) -> Result<InitArgs> {}
+impl<F: FnOnce(OwnedFd, Option<OwnedFd>, Option<PathBuf>) -> Result<InitArgs>> MakeInitArgs for F {}
 
 /// Rootless, the container gets a cgroup only where this user has been
 /// delegated one (as runc's `--rootless auto`): without, a config that
@@ -317,15 +335,16 @@ fn add_notify_mount(rootfs: &mut RootfsPlan, container_dir: &Path) -> Result<()>
 
 /// The compiled seccomp filter, if the config has one: from the cache when
 /// there is one.
-pub(super) fn compile_seccomp(seccomp: Option<&LinuxSeccomp>, cache: Option<&Path>) -> Result<Option<crate::seccomp::Filter>> {
+pub(super) fn compile_seccomp(seccomp: Option<&LinuxSeccomp>, cache: Option<&Path>, t: &mut crate::trace::Stages) -> Result<Option<crate::seccomp::Filter>> {
     let Some(s) = seccomp else {
         return Ok(None);
     };
-    let filter = match cache {
-        Some(dir) => crate::seccomp::compile_cached(s, dir),
-        None => crate::seccomp::compile(s),
+    let (filter, how) = match cache {
+        Some(dir) => crate::seccomp::compile_cached_how(s, dir).map_err(|e| Error::Seccomp(e.to_string()))?,
+        None => (crate::seccomp::compile(s).map_err(|e| Error::Seccomp(e.to_string()))?, crate::seccomp::Cached::Bypassed),
     };
-    filter.map(Some).map_err(|e| Error::Seccomp(e.to_string()))
+    t.mark_with("seccomp", how.as_str());
+    Ok(Some(filter))
 }
 
 /// How the init builds the container's root.
@@ -373,7 +392,7 @@ struct Reserved {
 
 /// Makes what the init needs before it exists, each piece in the undo guard
 /// as soon as it is made.
-fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Result<Reserved> {
+fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &mut crate::trace::Stages) -> Result<Reserved> {
     // The state directory reserves the id.
     let dir = store.create(opts.id)?;
     let fifo_path = dir.fifo_path();
@@ -384,11 +403,14 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Re
     let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path, systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs, created: Vec::new(), foreign });
     // From here on the container is visible (`creating`) and, should skiff
     // die, cleanable.
-    let mut state = initial_state(cfg, opts, plan, ucg, crate::cgroups::missing_dirs(&ucg.dirs));
+    let planned = crate::cgroups::missing_dirs(&ucg.dirs);
+    let mut state = initial_state(cfg, opts, plan, ucg, planned.clone());
     undo.dir.as_ref().expect("set above").save(&state)?;
+    t.mark("state dir");
     crate::fault::point("create:reserved");
-    crate::cgroups::create_dirs(&ucg.dirs, &mut ucg.created)?;
+    crate::cgroups::create_dirs(&ucg.dirs, &planned, &mut ucg.created)?;
     state.cgroup_created = Some(ucg.created.clone());
+    t.mark("cgroup dirs");
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
     // Read and write: the init waits for `start`'s byte on it and, should it
     // fail after that, leaves its error there for `start` to read.
@@ -402,6 +424,7 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan) -> Re
         }
         None => None,
     };
+    t.mark("exec.fifo");
     Ok(Reserved { undo, fifo, console_socket, console_recv, notify_dir, state })
 }
 
@@ -554,11 +577,11 @@ fn set_up_cgroup(chan: &Channel, opts: &CreateOptions, plan: &Plan, st: &State, 
     if early_release {
         send(chan, &ToChild::CgroupReady(false))?;
     }
-    let cgroup_mgr = crate::cgroups::manager(&st.cgroup_path, opts.systemd_cgroup, opts.id)?;
+    let mut cgroup_mgr = crate::cgroups::Lazy::new(&st.cgroup_path, opts.systemd_cgroup, opts.id);
     if !v1 && !in_cgroup {
-        crate::cgroups::join(&cgroup_mgr, pid, &st.cgroup_path).map_err(or_child)?;
+        crate::cgroups::join(cgroup_mgr.get()?, pid, &st.cgroup_path).map_err(or_child)?;
     }
-    crate::cgroups::apply(&cgroup_mgr, Some(resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;
+    crate::cgroups::apply(&mut cgroup_mgr, Some(resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;
     if v1 {
         crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid).map_err(or_child)?;
     }
@@ -571,9 +594,10 @@ fn set_up_cgroup(chan: &Channel, opts: &CreateOptions, plan: &Plan, st: &State, 
 
 /// Serves the init until it reports Ready: the runtime's hooks when it
 /// asks for them, its seccomp notify fd to the listener.
-fn converse(chan: &Channel, cfg: &Config, plan: &Plan, (dir, st): (&ContainerDir, &State), creating: &[u8]) -> Result<()> {
+fn converse(chan: &Channel, cfg: &Config, plan: &Plan, (dir, st): (&ContainerDir, &State), creating: &[u8], t: &crate::trace::Stages) -> Result<()> {
     loop {
         match chan.recv_in_parent()? {
+            Some((ToParent::Stages(report), _)) => t.init_stages(&report),
             Some((ToParent::RunHooks, _)) => {
                 run_runtime_hooks(&plan.hooks, cfg, (dir, st), creating)?;
                 send(chan, &ToChild::HooksDone)?;

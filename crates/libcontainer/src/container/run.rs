@@ -9,6 +9,7 @@ use super::start::start_locked;
 use super::{destroy, kill_and_wait};
 use crate::error::Result;
 use crate::state::Store;
+use crate::trace::Stages;
 
 /// `run`: create, start and, in the foreground, wait for the container
 /// while forwarding signals (and relaying its terminal), then delete it
@@ -16,7 +17,7 @@ use crate::state::Store;
 pub fn run(store: &Store, opts: &CreateOptions, keep: bool) -> Result<i32> {
     if !opts.foreground {
         let c = create(store, opts)?;
-        let listener = start_locked(&c.dir, &c.state, opts.notify_socket)?;
+        let listener = start_locked(&c.dir, &c.state, opts.notify_socket, &mut Stages::start("start"))?;
         drop(c.dir);
         if let Some(l) = listener {
             l.wait(c.pidfd.as_fd(), c.pid.as_raw())?;
@@ -24,9 +25,14 @@ pub fn run(store: &Store, opts: &CreateOptions, keep: bool) -> Result<i32> {
         return Ok(0);
     }
     let blocked = Blocked::new()?;
+    let mut t = Stages::start("run");
     let result = (|| {
         let c = create(store, opts)?;
-        let r = start_locked(&c.dir, &c.state, opts.notify_socket).and_then(|notify| foreground::wait(c.pid, &c.pidfd, c.console.as_ref(), &blocked, notify.as_ref()));
+        let r = start_locked(&c.dir, &c.state, opts.notify_socket, &mut Stages::start("start")).and_then(|notify| {
+            t = Stages::start("run");
+            foreground::wait(c.pid, &c.pidfd, c.console.as_ref(), &blocked, notify.as_ref())
+        });
+        t.mark("the container's process ran");
         let dir = c.dir;
         let code = match r {
             Ok(code) => code,
@@ -39,6 +45,7 @@ pub fn run(store: &Store, opts: &CreateOptions, keep: bool) -> Result<i32> {
         if !keep {
             kill_and_wait(&c.state);
             destroy(dir, &c.state)?;
+            t.mark("delete");
         }
         Ok(code)
     })();

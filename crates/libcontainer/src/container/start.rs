@@ -15,9 +15,11 @@ use crate::sys;
 /// with `notify` (the caller's NOTIFY_SOCKET), waits for the container's
 /// READY and passes it on.
 pub fn start(store: &Store, id: &str, notify: Option<&Path>) -> Result<()> {
+    let mut t = crate::trace::Stages::start("start");
     let dir = store.open(id)?;
     let st = dir.load()?;
-    let listener = start_locked(&dir, &st, notify)?;
+    t.mark("state load");
+    let listener = start_locked(&dir, &st, notify, &mut t)?;
     // Unlocked while it waits: the container may be killed meanwhile.
     drop(dir);
     if let Some(l) = listener {
@@ -30,7 +32,7 @@ pub fn start(store: &Store, id: &str, notify: Option<&Path>) -> Result<()> {
 
 /// The release itself. Returns the notify listener (bound before the
 /// release, so no message is lost) for the caller to wait on.
-pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>) -> Result<Option<crate::notify::Listener>> {
+pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>, t: &mut crate::trace::Stages) -> Result<Option<crate::notify::Listener>> {
     match st.status(&dir.path) {
         Status::Created => {}
         Status::Stopped => return Err(Error::BadState("cannot start a container that has stopped".into())),
@@ -74,10 +76,15 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>
     if pidfd.as_ref().is_some_and(|p| init_died_before_exec(p.as_fd(), st.pid)) {
         return Err(Error::Init("the container init exited before it started the container process".into()));
     }
-    let json = serde_json::to_vec(&st.to_oci(Status::Running)).expect("json");
-    for w in crate::hooks::run_all_warn("poststart", &st.poststart, &json) {
-        tracing::warn!("{w}");
+    t.mark("release, seccomp filter, execve");
+    if !st.poststart.is_empty() {
+        let json = serde_json::to_vec(&st.to_oci(Status::Running)).expect("json");
+        for w in crate::hooks::run_all_warn("poststart", &st.poststart, &json) {
+            tracing::warn!("{w}");
+        }
+        t.mark("poststart hooks");
     }
+    t.total();
     Ok(listener)
 }
 

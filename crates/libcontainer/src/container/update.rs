@@ -218,7 +218,7 @@ pub fn update(store: &Store, id: &str, source: UpdateSource, flags: &UpdateFlags
 
 /// Applies `new`; on failure writes `old` back and names the field.
 fn apply_or_restore(st: &crate::state::State, new: &LinuxResources, old: &LinuxResources, changed: &[&'static str]) -> Result<()> {
-    let mgr = crate::cgroups::manager(&st.cgroup_path, st.systemd_cgroup, &st.id)?;
+    let mut mgr = crate::cgroups::Lazy::new(&st.cgroup_path, st.systemd_cgroup, &st.id);
     let v1 = !st.systemd_cgroup && !crate::cgroups::is_v2();
     // On v1 the device rules are left alone (as runc's update does):
     // rewriting them would deny every device for a moment.
@@ -229,8 +229,8 @@ fn apply_or_restore(st: &crate::state::State, new: &LinuxResources, old: &LinuxR
         }
         r
     };
-    let Err(e) = crate::cgroups::apply(&mgr, Some(&strip(new)), &st.cgroup_path, &st.cgroup_dirs) else { return Ok(()) };
-    if let Err(back) = crate::cgroups::apply(&mgr, Some(&strip(old)), &st.cgroup_path, &st.cgroup_dirs) {
+    let Err(e) = crate::cgroups::apply(&mut mgr, Some(&strip(new)), &st.cgroup_path, &st.cgroup_dirs) else { return Ok(()) };
+    if let Err(back) = crate::cgroups::apply(&mut mgr, Some(&strip(old)), &st.cgroup_path, &st.cgroup_dirs) {
         tracing::warn!("restoring the previous limits failed too: {back}");
     }
     let msg = crate::error::runc_wording(&e.to_string());

@@ -53,6 +53,8 @@ pub fn run(args: ExecArgs, chan: Channel) -> ! {
 }
 
 fn setup(a: &ExecArgs, chan: &Channel) -> Result<Never> {
+    use crate::trace::{init_mark, InitStage};
+    crate::trace::init_begin();
     process::reset_process()?;
     match chan.recv_in_child()? {
         ToChild::Go(_) => {}
@@ -76,9 +78,12 @@ fn setup(a: &ExecArgs, chan: &Channel) -> Result<Never> {
         nix::unistd::chdir(root).ctx(|| format!("chdir {}", root.display()))?;
         nix::unistd::chroot(".").ctx(|| format!("chroot {}", root.display()))?;
     }
+    init_mark(InitStage::Namespaces);
     a.process.exec.set_attributes()?;
+    init_mark(InitStage::Attributes);
     let console = process::open_terminal(&a.process)?;
     let proc = if process::needs_proc(&a.process) { Some(crate::procfs::Proc::new_private()?) } else { None };
     let (program, env) = process::prepare_exec(&a.process, chan, console, proc, &[])?;
+    init_mark(InitStage::Process);
     process::launch(&a.process, chan, program, env, || Ok(()), || Ok(()))
 }

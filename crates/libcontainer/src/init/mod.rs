@@ -82,21 +82,34 @@ pub fn run(args: InitArgs, chan: Channel) -> ! {
 
 /// The init, phase by phase (see the module's documentation).
 fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
+    use crate::trace::{init_mark, InitStage};
+    crate::trace::init_begin();
     process::reset_process()?;
     let state_json = enter_namespaces(a, chan)?;
+    init_mark(InitStage::Namespaces);
     let mut cgroup = CgroupWait { state: 0 };
     set_attributes(a)?;
+    init_mark(InitStage::Attributes);
 
     // 4. The root filesystem, with the working directory created in it.
-    crate::rootfs::prepare(&a.rootfs, &mut || cgroup.wait(a, chan, false))?;
+    crate::rootfs::prepare(&a.rootfs, &mut || {
+        init_mark(InitStage::Mounts);
+        let r = cgroup.wait(a, chan, false);
+        init_mark(InitStage::CgroupWait);
+        r
+    })?;
+    init_mark(InitStage::Mounts);
     cgroup.wait(a, chan, true)?;
+    init_mark(InitStage::CgroupWait);
     crate::safe_path::Root::open(&a.rootfs.rootfs)
         .and_then(|r| r.mkdir_all(&a.process.exec.cwd, false, 0o755))
         .ctx(|| format!("create process.cwd {}", a.process.exec.cwd.display()))?;
+    init_mark(InitStage::Mounts);
 
     // 5. Hooks around the root switch: the runtime's, then createContainer
     //    hooks in the container's namespaces with the rootfs as their cwd
     //    (where runc runs them).
+    let hooks = a.runtime_hooks || !a.create_container_hooks.is_empty();
     if a.runtime_hooks {
         chan.send_to_parent(&ToParent::RunHooks)?;
         match chan.recv_in_child()? {
@@ -108,6 +121,9 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
         nix::unistd::chdir(&a.rootfs.rootfs).ctx(|| format!("chdir {}", a.rootfs.rootfs.display()))?;
         crate::hooks::run_all("createContainer", &a.create_container_hooks, &state_json, Some(&a.process.exec.env))?;
     }
+    if hooks {
+        init_mark(InitStage::Hooks);
+    }
 
     // 6. Switch root, then what must be done from inside.
     let (console, proc) = switch_root(a)?;
@@ -115,6 +131,7 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
     //    work, then (after Ready and `start`) the filter, the capabilities,
     //    the startContainer hooks and execve.
     let (program, env) = process::prepare_exec(&a.process, chan, console, proc, &[a.fifo.as_raw_fd()])?;
+    init_mark(InitStage::Process);
     let hooks = || crate::hooks::run_all("startContainer", &a.start_container_hooks, &state_json, Some(&a.process.exec.env));
     process::launch(&a.process, chan, program, env, || wait_for_start(&a.fifo, chan), hooks)
 }
@@ -125,6 +142,7 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<Never> {
 /// symlink could redirect a write).
 fn switch_root(a: &InitArgs) -> Result<(Option<crate::tty::Pty>, Option<crate::procfs::Proc>)> {
     crate::rootfs::pivot(&a.rootfs.rootfs, a.rootfs.no_pivot, a.rootfs.new_mountns)?;
+    crate::trace::init_mark(crate::trace::InitStage::PivotRoot);
     let console = process::open_terminal(&a.process)?;
     if let Some(pty) = &console {
         crate::rootfs::mount_console(&pty.slave)?;
@@ -135,6 +153,7 @@ fn switch_root(a: &InitArgs) -> Result<(Option<crate::tty::Pty>, Option<crate::p
         proc.as_ref().expect("opened above").write_sysctl(k, v)?;
     }
     crate::rootfs::finish(&a.rootfs)?;
+    crate::trace::init_mark(crate::trace::InitStage::Finish);
     Ok((console, proc))
 }
 

@@ -180,7 +180,12 @@ pub fn launch(a: &ProcessArgs, chan: &Channel, program: crate::exec_guard::Prepa
         drop(fd);
         filter_loaded = true;
     }
+    if let Some(stages) = crate::trace::init_report() {
+        chan.send_to_parent(&ToParent::Stages(stages.to_vec()))?;
+    }
     chan.send_to_parent(&ToParent::Ready)?;
+    // What the init ran so far is not needed while it waits for `start`.
+    crate::sys::release_memory();
     wait()?;
     if let Some(cpus) = &a.cpu_affinity {
         crate::sys::set_affinity(0, cpus).map_err(|e| Error::io("process.execCPUAffinity.final", e))?;

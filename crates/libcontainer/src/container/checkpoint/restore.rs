@@ -138,11 +138,12 @@ fn reserve(store: &Store, o: &RestoreOptions, cfg: &Config) -> Result<Undo> {
     let host_dirs = crate::cgroups::host_dirs(&planned, o.systemd_cgroup);
     let mut undo = Undo { st: new_state(cfg, o, &path, &planned, &host_dirs), pidfd: None, root_mount: None, dir: Some(dir) };
     undo.st.cgroup_foreign = crate::cgroups::precheck(&host_dirs)?;
-    undo.st.cgroup_created = Some(crate::cgroups::missing_dirs(&host_dirs));
+    let planned_dirs = crate::cgroups::missing_dirs(&host_dirs);
+    undo.st.cgroup_created = Some(planned_dirs.clone());
     let d = undo.dir.as_ref().expect("set above");
     d.save(&undo.st)?;
     let mut created = Vec::new();
-    let r = crate::cgroups::create_dirs(&host_dirs, &mut created);
+    let r = crate::cgroups::create_dirs(&host_dirs, &planned_dirs, &mut created);
     undo.st.cgroup_created = Some(created);
     r?;
     if !o.systemd_cgroup && crate::cgroups::is_v2() {
@@ -264,12 +265,12 @@ fn join_cgroup(st: &State, pid: i32, opts: &mut rpc::Criu_opts) -> Result<()> {
     if v1 {
         crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid)?;
     }
-    let mgr = crate::cgroups::manager(&st.cgroup_path, st.systemd_cgroup, &st.id)?;
+    let mut mgr = crate::cgroups::Lazy::new(&st.cgroup_path, st.systemd_cgroup, &st.id);
     if !v1 {
-        crate::cgroups::join(&mgr, pid, &st.cgroup_path)?;
+        crate::cgroups::join(mgr.get()?, pid, &st.cgroup_path)?;
     }
     let res = st.applied_resources()?;
-    crate::cgroups::apply(&mgr, res.as_ref(), &st.cgroup_path, &st.cgroup_dirs)?;
+    crate::cgroups::apply(&mut mgr, res.as_ref(), &st.cgroup_path, &st.cgroup_dirs)?;
     if v1 {
         crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid)?;
     }

@@ -54,9 +54,11 @@ pub struct ExecOptions<'a> {
 pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     // No lock: exec changes nothing in the state, and a process frozen in a
     // paused container must not keep `resume` from taking it.
+    let mut t = crate::trace::Stages::start("exec");
     let dir = store.peek(id)?;
     let st = dir.load()?;
     let base = st.exec_base()?;
+    t.mark("state load");
     let base = base.as_ref().ok_or_else(|| Error::BadState("cannot exec in a container created by an older skiff (its state has no process)".into()))?;
     match st.status(&dir.path) {
         Status::Stopped => return Err(Error::BadState("cannot exec in a stopped container".into())),
@@ -66,14 +68,15 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     }
     let proc = process::resolve(&base.process, &opts.process)?;
     let init = super::init_pidfd(&st).ok_or_else(|| Error::BadState("cannot exec in a stopped container".into()))?;
-    let plan = Plan::new(&st, base, &proc, opts)?;
+    let plan = Plan::new(&st, base, &proc, opts, &mut t)?;
     // In the foreground, the signals to forward are held from before the
     // process exists.
     let blocked = if opts.detach { None } else { Some(Blocked::new()?) };
-    let child = spawn(&st, base, plan, init, opts)?;
+    let child = spawn(&st, base, plan, init, opts, &mut t)?;
     if let Some(p) = opts.pid_file {
         state::write_atomic(p, child.pid.as_raw().to_string().as_bytes(), 0o644)?;
     }
+    t.total();
     let Some(blocked) = blocked else {
         child.disarm();
         return Ok(0);
@@ -100,7 +103,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(st: &State, base: &ExecBase, p: &Process, opts: &ExecOptions) -> Result<Plan> {
+    fn new(st: &State, base: &ExecBase, p: &Process, opts: &ExecOptions, t: &mut crate::trace::Stages) -> Result<Plan> {
         let terminal = p.terminal().unwrap_or(false);
         if terminal && opts.detach && opts.console_socket.is_none() {
             return Err(Error::Process { field: "terminal".into(), reason: "cannot allocate a pseudo-TTY if skiff detaches without --console-socket".into() });
@@ -111,7 +114,8 @@ impl Plan {
         let exec = crate::process::ExecPlan::new(p, base.personality.as_ref()).map_err(process::as_process_error)?;
         let caps = crate::capabilities::CapPlan::new(p.capabilities().as_ref()).map_err(process::as_process_error)?;
         let lsm = crate::lsm::LsmPlan::new(p).map_err(process::as_process_error)?;
-        let seccomp = compile_seccomp(base.seccomp.as_ref(), opts.seccomp_cache)?;
+        t.mark("plan (process, capabilities)");
+        let seccomp = compile_seccomp(base.seccomp.as_ref(), opts.seccomp_cache, t)?;
         let affinity = |which: &str, v: Option<&String>| -> Result<Option<Vec<usize>>> {
             v.map(|s| sys::parse_cpu_list(s).ok_or_else(|| Error::Process { field: format!("execCPUAffinity.{which}"), reason: format!("invalid CPU list {s:?}") })).transpose()
         };
@@ -224,7 +228,7 @@ impl Drop for Child {
 }
 
 /// Clones the process, puts it in its cgroups and serves it until execve.
-fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOptions) -> Result<Child> {
+fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOptions, t: &mut crate::trace::Stages) -> Result<Child> {
     let (parent_chan, child_chan) = channel::pair()?;
     let pid_guard = if plan.enter_pid { Some(crate::namespaces::ChildrenNsGuard::enter_pid_of(init.as_fd())?) } else { None };
     crate::exec_guard::record_runtime_binary();
@@ -264,6 +268,7 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
     let mut child = Child { pid, pidfd, ours: !opts.detach, console: None, armed: true };
     crate::fault::point("exec:cloned");
     tracing::debug!(pid = pid.as_raw(), "exec process cloned");
+    t.mark("clone");
     if let Some(cpus) = &plan.cpu_initial {
         sys::set_affinity(pid.as_raw(), cpus).map_err(|e| Error::io("process.execCPUAffinity.initial", e))?;
     }
@@ -272,7 +277,10 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
         crate::cgroups::join_dirs(&plan.cgroup_dirs, pid)?;
     }
     send(&parent_chan, &ToChild::Go(Vec::new()))?;
-    if let Some(forked) = converse(&parent_chan, st, base, pid)? {
+    t.mark("cgroups joined");
+    let forked = converse(&parent_chan, st, base, pid, t)?;
+    t.mark("set-up in the container, execve");
+    if let Some(forked) = forked {
         // The process is the child's child; the child has left.
         let fd = sys::pidfd_open(forked).ctx(|| "open a pidfd for the exec process".into())?;
         if child.ours {
@@ -295,11 +303,12 @@ fn open_dir(d: &Path) -> Option<OwnedFd> {
 /// Serves the process until its execve closes the channel: its seccomp
 /// notify fd to the listener, its errors. Returns the pid of the process
 /// when the child forked it (rootless, into the pid namespace).
-fn converse(chan: &Channel, st: &State, base: &ExecBase, mut pid: Pid) -> Result<Option<Pid>> {
+fn converse(chan: &Channel, st: &State, base: &ExecBase, mut pid: Pid, t: &crate::trace::Stages) -> Result<Option<Pid>> {
     let mut ready = false;
     let mut forked = None;
     loop {
         match chan.recv_in_parent()? {
+            Some((ToParent::Stages(report), _)) => t.init_stages(&report),
             Some((ToParent::InitPid(p), _)) if forked.is_none() => {
                 pid = Pid::from_raw(p);
                 forked = Some(pid);
