@@ -90,6 +90,10 @@ pub fn restore(store: &Store, o: &RestoreOptions) -> Result<i32> {
         // SAFETY: plain integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
+    // As in create: SIGTERM, SIGINT and SIGHUP wait until the container is
+    // made (or undone), so that no half-made one (the rootfs mount point
+    // in the state directory) is left; one that came undoes it.
+    let held = super::super::Termination::hold()?;
     let mut undo = reserve(store, o, &cfg)?;
     let dir_path = undo.dir.as_ref().expect("set by reserve").path.clone();
     let work = o.common.work_path.map(Path::to_path_buf).unwrap_or_else(|| dir_path.join("criu.work"));
@@ -125,6 +129,10 @@ pub fn restore(store: &Store, o: &RestoreOptions) -> Result<i32> {
     let (pid, master) = run_criu(o, &cfg, &mut undo, req, &inherit, console.as_ref(), terminal)?;
     drop((stdio, ns_fds));
     unmount_root(undo.root_mount.take());
+    if let Some(sig) = held.pending() {
+        return Err(Error::Interrupted(sig));
+    }
+    drop(held);
     finish(o, undo, pid, master)
 }
 
