@@ -343,8 +343,10 @@ fn tcp_connection_survives_with_tcp_established() {
 }
 
 /// A terminal container (its pty master with the caller, through the
-/// console socket): restored with `--console-socket`, the new master
-/// reaches the new socket and the shell answers on it.
+/// console socket), checkpointed and restored with `--shell-job` (what
+/// go-runc sends for AllowTerminal): restored with
+/// `--console-socket`, the new master reaches the new socket and the shell
+/// answers on it.
 #[test]
 fn terminal_container_restored_with_a_console_socket() {
     require_criu!();
@@ -372,12 +374,12 @@ fn terminal_container_restored_with_a_console_socket() {
     };
     assert!(ask(&m1, "one").contains("got one"), "the shell does not answer on its pty");
     let image = dir(&env, "image");
-    env.rt(&["checkpoint", "--image-path", &image, &env.id]).ok();
+    env.rt(&["checkpoint", "--shell-job", "--image-path", &image, &env.id]).ok();
     drop(m1);
     assert_checkpointed_away(&env, &env.id);
     let (l2, s2) = listen("c2.sock");
     let rx = spawn_fd_receiver(l2, CRIU_TIMEOUT);
-    restore(&env, &env.id, &image, &["--console-socket", &s2]).ok();
+    restore(&env, &env.id, &image, &["--shell-job", "--console-socket", &s2]).ok();
     let m2 = rx.join().unwrap().expect("a pty master on the new console socket");
     let seen = ask(&m2, "two");
     assert!(seen.contains("got two"), "the restored shell does not answer on the new pty: {seen:?}");
