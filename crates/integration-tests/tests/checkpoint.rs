@@ -279,6 +279,31 @@ fn restore_in_the_foreground_exits_with_the_container() {
     env.assert_no_leftovers(&env.id);
 }
 
+/// The other CRIU flags callers pass reach CRIU and work together:
+/// `--file-locks`, `--ext-unix-sk`, `--auto-dedup`, `--manage-cgroups-mode
+/// full` on the dump; `--empty-ns network` (a new, empty network namespace),
+/// `--file-locks`, `--manage-cgroups-mode full` on the restore.
+#[test]
+fn the_other_criu_flags_are_taken() {
+    require_criu!();
+    let (env, log) = counter("cr-flags");
+    env.run(&["-d"]).ok();
+    wait_counts(&log, 0, 5);
+    let from = count(&log);
+    let image = dir(&env, "image");
+    env.rt(&["checkpoint", "--file-locks", "--ext-unix-sk", "--auto-dedup", "--manage-cgroups-mode", "full", "--image-path", &image, &env.id]).ok();
+    let to = count(&log);
+    assert_checkpointed_away(&env, &env.id);
+    let seen = counts(&log).len();
+    restore(&env, &env.id, &image, &["--empty-ns", "network", "--file-locks", "--manage-cgroups-mode", "full"]).ok();
+    assert_continues(&wait_counts(&log, seen, 3), from, to);
+    let pid = env.state()["pid"].as_i64().unwrap();
+    // (Namespace inode numbers are reused: only "not the host's" can be told.)
+    assert_ne!(fs::read_link(format!("/proc/{pid}/ns/net")).unwrap().to_string_lossy(), TestEnv::host_ns("net"), "--empty-ns network: the host's network namespace");
+    env.rt(&["delete", "--force", &env.id]).ok();
+    env.assert_no_leftovers(&env.id);
+}
+
 /// A network namespace given by path (as CNI callers give it) is dumped as
 /// external and the restored container is put back in that namespace.
 #[test]
