@@ -72,8 +72,10 @@ soak N="50": debug
 
 # Integration tests that need a cgroup-v2 host or systemd, in the VM of
 # ../shared/tools/vm-run.sh (part of `just test`): exec, the cgroup tests,
-# every linux.resources field on v2 (~2 min), update/events (~2 min), and the
-# systemd driver against a real systemd (there it must not skip)
+# every linux.resources field on v2 (~2 min), update/events (~2 min),
+# checkpoint/restore with CRIU (~2 min, and end to end ~3 min: CRIU cannot
+# work on this host's kernel), and the systemd driver against a real systemd
+# (there it must not skip)
 vm-tests: debug
     scripts/vm-test.sh exec
     scripts/vm-test.sh cgroups
@@ -81,6 +83,14 @@ vm-tests: debug
     scripts/vm-test.sh --strict update_events
     scripts/vm-test.sh --systemd --strict systemd
     scripts/vm-test.sh --systemd --strict rootless delegated
+    scripts/vm-test.sh --strict checkpoint
+    just e2e-checkpoint
+
+# ctr task checkpoint + containers restore --live and Podman container checkpoint/restore
+# with CRIU, which cannot work on this host's kernel (~3 min; part of vm-tests):
+# Checkpoint/restore end to end in the VM (RUNTIME=/usr/sbin/runc for another runtime)
+e2e-checkpoint: debug
+    RUNTIME=${RUNTIME:-{{skiff}}} e2e/checkpoint-vm.sh
 
 # Regenerate runtime-tools-tests/upstream/default-config.json with upstream's generator (Go)
 upstream-config:

@@ -14,6 +14,8 @@ ID_RUN=ctr-run-$E2E_TAG
 ID_DET=ctr-det-$E2E_TAG
 ID_TTY=ctr-tty-$E2E_TAG
 ID_MEM=ctr-mem-$E2E_TAG
+ID_CR=ctr-cr-$E2E_TAG
+ID_CR2=ctr-cr2-$E2E_TAG
 CTRD_PID=
 
 ctr_() { t ctr --address "$SOCK" --namespace "$NS" "$@"; }
@@ -186,6 +188,42 @@ s_memory() {
 	note "64 MiB limit seen inside"
 }
 
+# A counter in the container's /tmp, read with task exec.
+cr_count() { ctr_ task exec --exec-id "cr$RANDOM" "$1" cat /tmp/n 2>/dev/null; }
+
+# ctr task checkpoint (the shim's `checkpoint --leave-running --image-path
+# --work-path`), then a checkpoint image (`containers checkpoint --task`)
+# restored into a new container (`containers restore --live`: the shim's
+# `restore --detach ... -no-subreaper`), which counts on from where it was.
+# CRIU works in the VM only (just e2e-checkpoint).
+s_checkpoint() {
+	criu check >/dev/null 2>&1 || { skip "criu check fails on this kernel (runs in the VM: just e2e-checkpoint)"; return 0; }
+	local out a b
+	out=$(ctr_ run -d "${RUN_FLAGS[@]}" "$IMAGE" "$ID_CR" sh -c 'i=0; while :; do i=$((i+1)); echo $i >/tmp/n; sleep 0.1; done' 2>&1) ||
+		{ show "$out"; fail "run -d: $out"; return 1; }
+	wait_for 30 sh -c "[ \"\$(ctr --address $SOCK --namespace $NS task exec --exec-id w\$\$ $ID_CR cat /tmp/n 2>/dev/null)\" -ge 20 ]" || { fail "the counter did not count"; return 1; }
+	out=$(ctr_ task checkpoint --image-path "$D/cr-img" --work-path "$D/cr-work" "$ID_CR" 2>&1) || { show "$out"; fail "task checkpoint: $out"; return 1; }
+	[ -f "$D/cr-img/inventory.img" ] || { fail "task checkpoint wrote no CRIU image in $D/cr-img"; return 1; }
+	expect_eq "status after task checkpoint" "$(status_of "$ID_CR")" RUNNING || return 1
+	out=$(ctr_ containers checkpoint --task "$ID_CR" "e2e-cr:$E2E_TAG" 2>&1) || { show "$out"; fail "containers checkpoint --task: $out"; return 1; }
+	a=$(cr_count "$ID_CR")
+	ctr_ task kill -s SIGKILL "$ID_CR" >/dev/null 2>&1
+	wait_for 10 sh -c "ctr --address $SOCK --namespace $NS task ls | awk '\$1 == \"$ID_CR\" { print \$3 }' | grep -qx STOPPED"
+	ctr_ task delete "$ID_CR" >/dev/null 2>&1
+	out=$(ctr_ containers restore --live "$ID_CR2" "e2e-cr:$E2E_TAG" 2>&1) || { show "$out"; fail "containers restore --live: $out"; return 1; }
+	wait_for 20 sh -c "ctr --address $SOCK --namespace $NS task ls | awk '\$1 == \"$ID_CR2\" { print \$3 }' | grep -qx RUNNING" ||
+		{ fail "restored task status '$(status_of "$ID_CR2")', want RUNNING"; return 1; }
+	b=$(cr_count "$ID_CR2")
+	grep -q "restore .*$ID_CR2\$" "$W.calls" || { fail "the runtime under test did not restore $ID_CR2"; return 1; }
+	ctr_ task kill -s SIGKILL "$ID_CR2" >/dev/null 2>&1
+	wait_for 10 sh -c "ctr --address $SOCK --namespace $NS task ls | awk '\$1 == \"$ID_CR2\" { print \$3 }' | grep -qx STOPPED"
+	ctr_ task delete "$ID_CR2" >/dev/null 2>&1
+	ctr_ containers delete "$ID_CR" "$ID_CR2" >/dev/null 2>&1
+	ctr_ images rm "e2e-cr:$E2E_TAG" >/dev/null 2>&1
+	[ -n "$a" ] && [ -n "$b" ] && [ "$b" -ge "$a" ] || { fail "the restored counter is at '$b', the checkpointed one was at '$a'"; return 1; }
+	note "task checkpoint left it running; restored into $ID_CR2, counting on ($a -> $b)"
+}
+
 s_runtime() { runtime_ran "$W" "$ID_RUN" "$ID_TTY" "$ID_DET" "$ID_MEM"; }
 
 s_nothing_left() {
@@ -212,7 +250,10 @@ s_nothing_left() {
 }
 
 scenario daemon s_daemon
-if [ -n "$CTRD_PID" ]; then
+if [ -n "$CTRD_PID" ] && [ "${E2E_CHECKPOINT_ONLY:-0}" = 1 ]; then
+	scenario "task checkpoint + restore (CRIU)" s_checkpoint
+	scenario "nothing left" s_nothing_left
+elif [ -n "$CTRD_PID" ]; then
 	scenario "run (output, exit code)" s_run
 	scenario "run --tty" s_tty
 	scenario "run -d (detached task)" s_detached
@@ -225,6 +266,7 @@ if [ -n "$CTRD_PID" ]; then
 	scenario "task kill" s_kill
 	scenario "task/container delete" s_delete
 	scenario "memory limit inside" s_memory
+	scenario "task checkpoint + restore (CRIU)" s_checkpoint
 	scenario "runtime under test ran them" s_runtime
 	scenario "nothing left" s_nothing_left
 fi

@@ -91,6 +91,29 @@ s_port() {
 	note "127.0.0.1:$port -> httpd in the container (slirp4netns)"
 }
 
+# podman container checkpoint / restore: Podman asks `checkpoint --help`,
+# then conmon has the runtime checkpoint and restore (on conmon's pipes);
+# the restored container counts on from where it was. CRIU works in the VM
+# only (just e2e-checkpoint).
+s_checkpoint() {
+	criu check >/dev/null 2>&1 || { skip "criu check fails on this kernel (runs in the VM: just e2e-checkpoint)"; return 0; }
+	local out id a b
+	out=$(pm_run -d "$IMAGE" sh -c 'i=0; while :; do i=$((i+1)); echo $i >/tmp/n; sleep 0.1; done' 2>&1) || { show "$out"; fail "run -d: $out"; return 1; }
+	id=$(printf '%s' "$out" | tail -n1)
+	wait_for 30 sh -c "[ \"\$(podman --root $D/root --runroot $D/runroot --storage-driver overlay exec $id cat /tmp/n 2>/dev/null)\" -ge 20 ]"
+	a=$(pm exec "$id" cat /tmp/n 2>/dev/null)
+	out=$(pm container checkpoint "$id" 2>&1) || { show "$out"; fail "container checkpoint: $out"; return 1; }
+	expect_eq "status after checkpoint" "$(pm inspect -f '{{.State.Status}}' "$id")" exited || return 1
+	grep -q "checkpoint .*$id\$" "$W.calls" || { fail "the runtime under test did not checkpoint $id"; return 1; }
+	out=$(pm container restore "$id" 2>&1) || { show "$out"; fail "container restore: $out"; return 1; }
+	expect_eq "status after restore" "$(pm inspect -f '{{.State.Status}}' "$id")" running || return 1
+	grep -q "restore .*$id\$" "$W.calls" || { fail "the runtime under test did not restore $id"; return 1; }
+	b=$(pm exec "$id" cat /tmp/n 2>/dev/null)
+	out=$(pm rm -f -t 0 "$id" 2>&1)
+	[ -n "$a" ] && [ -n "$b" ] && [ "$b" -ge "$a" ] || { fail "the restored counter is at '$b', the checkpointed one was at '$a'"; return 1; }
+	note "checkpointed (exited), restored (running), counting on ($a -> $b)"
+}
+
 s_runtime() {
 	# the ids of every container this part created (podman keeps the exited ones' events)
 	local ids
@@ -120,7 +143,10 @@ s_nothing_left() {
 }
 
 scenario "setup (load, containers.conf)" s_setup
-if [ -f "$W.calls" ]; then
+if [ -f "$W.calls" ] && [ "${E2E_CHECKPOINT_ONLY:-0}" = 1 ]; then
+	scenario "container checkpoint + restore (CRIU)" s_checkpoint
+	scenario "nothing left" s_nothing_left
+elif [ -f "$W.calls" ]; then
 	scenario "run --rm (output, exit code)" s_run
 	scenario "run -it" s_tty
 	scenario "run -d" s_detached
@@ -132,6 +158,7 @@ if [ -f "$W.calls" ]; then
 	scenario "--read-only" s_read_only
 	scenario "--user" s_user
 	scenario "-p 127.0.0.1:PORT (slirp4netns)" s_port
+	scenario "container checkpoint + restore (CRIU)" s_checkpoint
 	scenario "runtime under test ran them" s_runtime
 	scenario "nothing left" s_nothing_left
 fi

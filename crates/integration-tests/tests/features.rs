@@ -30,8 +30,15 @@ fn features_tell_the_truth_about_this_host() {
     assert_eq!(f.pointer("/linux/apparmor/enabled").and_then(|v| v.as_bool()), Some(aa), "apparmor.enabled is not the host's");
     assert_eq!(f.pointer("/linux/selinux/enabled").and_then(|v| v.as_bool()), Some(std::path::Path::new("/sys/fs/selinux/enforce").exists()));
     if !is_runc() {
-        // skiff has no checkpoint support: it must not say it has.
-        assert!(f.pointer("/annotations/org.opencontainers.runc.checkpoint.enabled").is_none());
+        // Checkpoint support is claimed only where `criu check` passes (not
+        // on this host's kernel; in the VM it does).
+        let criu = std::process::Command::new("criu").arg("check").output().is_ok_and(|o| o.status.success());
+        let claimed = f.pointer("/annotations/org.opencontainers.runc.checkpoint.enabled").and_then(|v| v.as_str()) == Some("true");
+        assert_eq!(claimed, criu, "checkpoint support said to be {claimed}, criu check says {criu}");
+        let mut cmd = std::process::Command::new(runtime_bin());
+        cmd.args(["--criu", "/nonexistent/criu", "features"]);
+        let out = env.run_cmd(cmd);
+        assert!(!out.ok().stdout.contains("checkpoint.enabled"), "checkpoint support claimed without criu");
         assert_eq!(f.pointer("/linux/mountExtensions/idmap/enabled").and_then(|v| v.as_bool()), Some(true));
     }
 }

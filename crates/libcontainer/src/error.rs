@@ -49,6 +49,9 @@ pub enum Error {
     Hook(String),
     #[error("seccomp: {0}")]
     Seccomp(String),
+    /// CRIU is missing, refused or failed (its own reason included).
+    #[error("{0}")]
+    Criu(String),
     #[error("terminal: {0}")]
     Tty(String),
     /// A held SIGTERM, SIGINT or SIGHUP came while a command ran: what it

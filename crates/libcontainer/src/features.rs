@@ -69,13 +69,18 @@ fn cgroup() -> Value {
     json!({"v1": !v2, "v2": v2, "systemd": systemd, "systemdUser": false, "rdma": crate::cgroups::has_controller("rdma")})
 }
 
-/// The features document (key order of the runtime-spec).
-pub fn features() -> Value {
+/// The features document (key order of the runtime-spec). Checkpoint and
+/// restore are said to work (runc's annotation) only when `criu` is there
+/// and `criu check` passes on this kernel.
+pub fn features(criu: &std::path::Path) -> Value {
     let known: Vec<&str> = SECCOMP_FLAGS.iter().map(|(n, _)| *n).collect();
     let supported: Vec<&str> = SECCOMP_FLAGS.iter().filter(|(_, f)| kernel_knows_flag(*f)).map(|(n, _)| *n).collect();
     let mut annotations = serde_json::Map::new();
     if let Ok(v) = crate::seccomp::library_version() {
         annotations.insert("io.github.seccomp.libseccomp.version".into(), json!(v));
+    }
+    if crate::container::criu_works(criu) {
+        annotations.insert("org.opencontainers.runc.checkpoint.enabled".into(), json!("true"));
     }
     json!({
         "ociVersionMin": "1.0.0",
@@ -107,13 +112,16 @@ pub fn features() -> Value {
 mod tests {
     #[test]
     fn the_document_is_the_spec_s_features_schema() {
-        let v = super::features();
+        let v = super::features(std::path::Path::new("criu"));
         let f: oci_spec::runtime::Features = serde_json::from_value(v.clone()).expect("a runtime-spec features document");
         assert_eq!(f.oci_version_max(), crate::spec::OCI_VERSION);
         let linux = f.linux().as_ref().unwrap();
         assert!(linux.seccomp().as_ref().unwrap().actions().as_ref().unwrap().len() == 9);
         assert!(linux.capabilities().as_ref().unwrap().iter().any(|c| c == "CAP_SYS_ADMIN"));
-        assert!(v["annotations"].get("org.opencontainers.runc.checkpoint.enabled").is_none(), "no checkpoint support");
+        let criu = crate::container::criu_works(std::path::Path::new("criu"));
+        assert_eq!(v["annotations"].get("org.opencontainers.runc.checkpoint.enabled").is_some(), criu, "checkpoint support as criu check says");
+        let none = super::features(std::path::Path::new("/nonexistent/criu"));
+        assert!(none["annotations"].get("org.opencontainers.runc.checkpoint.enabled").is_none(), "no criu, no checkpoint support");
     }
 
     #[test]

@@ -701,6 +701,7 @@ fn mask_host_proc_sys(rootfs: &Path) -> Result<()> {
 /// The root is the container's now, so plain paths cannot reach the host.
 pub fn finish(plan: &RootfsPlan) -> Result<()> {
     let root = Root::open(Path::new("/")).ctx(|| "open /".into())?;
+    reopen_dev_null(&root);
     let mut null = None;
     for p in &plan.masked {
         // Resolved inside the root: a symlink of the image cannot send the
@@ -748,6 +749,21 @@ fn locked_flags_path(p: &str) -> MsFlags {
         // SAFETY: `open` just returned this descriptor.
         Ok(fd) => locked_flags(&unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }),
         Err(_) => MsFlags::empty(),
+    }
+}
+
+/// Stdio on the null device (the caller's /dev/null, on a mount of the
+/// host's) is reopened on the container's /dev/null, as runc does: the
+/// container then holds no file of the host's mounts, which CRIU could not
+/// name when it dumps the container.
+fn reopen_dev_null(root: &Root) {
+    let is_null = |fd: i32| nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3));
+    if !(0..3).any(is_null) || dev_null(root).is_err() {
+        return;
+    }
+    let Ok(null) = root.open_at(Path::new("/dev/null"), nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOFOLLOW) else { return };
+    for fd in (0..3).filter(|fd| is_null(*fd)) {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
     }
 }
 

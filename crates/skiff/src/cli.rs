@@ -35,8 +35,8 @@ pub struct Cli {
     /// Rootless mode: true, false or auto
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = ["true", "false", "auto"])]
     pub rootless: Option<String>,
-    /// Accepted for compatibility with runc's callers; checkpointing is not supported, so the path is never used
-    #[arg(long, value_name = "PATH", hide = true)]
+    /// Path to the CRIU binary that checkpoint and restore use (default: criu in $PATH)
+    #[arg(long, value_name = "PATH")]
     pub criu: Option<String>,
     /// Print the version
     #[arg(short = 'v', long = "version")]
@@ -191,6 +191,96 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
+/// The CRIU options `checkpoint` and `restore` share (runc's names).
+#[derive(Args)]
+pub struct CriuArgs {
+    /// Path for the CRIU image files (default: ./checkpoint)
+    #[arg(long = "image-path", value_name = "DIR")]
+    pub image_path: Option<PathBuf>,
+    /// Path for CRIU's work files and logs (default: criu.work in the container's state directory)
+    #[arg(long = "work-path", value_name = "DIR")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Handle file locks, for safety
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// Cgroups mode: soft (default), full, strict or ignore
+    #[arg(long = "manage-cgroups-mode", value_name = "MODE")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Create a namespace, but don't restore its properties (network)
+    #[arg(long = "empty-ns", value_name = "NS")]
+    pub empty_ns: Vec<String>,
+    /// Enable auto deduplication of memory images
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+    /// Use userfaultfd to lazily restore memory pages
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+}
+
+#[derive(Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Path for previous CRIU image files of a pre-dump, relative to the image path
+    #[arg(long = "parent-path", value_name = "DIR")]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the process running after checkpointing
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// CRIU writes \0 to this FD once lazy-pages is ready (-1: none)
+    #[arg(long = "status-fd", value_name = "FD", default_value_t = -1, allow_hyphen_values = true)]
+    pub status_fd: i32,
+    /// ADDRESS:PORT of the page server
+    #[arg(long = "page-server", value_name = "ADDRESS:PORT")]
+    pub page_server: Option<String>,
+    /// Dump the container's memory only, and leave it running
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Path to the bundle directory
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub bundle: PathBuf,
+    /// Detach from the container's process
+    #[arg(short, long)]
+    pub detach: bool,
+    /// File to write the container's host pid to
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not become a subreaper for the reparented processes of the restored container
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// Refused: criu always pivots into the restored root (there is no restore without pivot_root)
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// LSM profile of the restored process, TYPE:NAME (apparmor:NAME, selinux:LABEL)
+    #[arg(long = "lsm-profile", value_name = "TYPE:NAME")]
+    pub lsm_profile: Option<String>,
+    /// LSM mount context of the restored mounts
+    #[arg(long = "lsm-mount-context", value_name = "CONTEXT")]
+    pub lsm_mount_context: Option<String>,
+    /// Container id
+    pub id: String,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a default config.json
@@ -246,6 +336,10 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Checkpoint a running container with CRIU
+    Checkpoint(CheckpointArgs),
+    /// Restore a container from a previous checkpoint
+    Restore(RestoreArgs),
     /// Print the runtime-spec features this build and host support (JSON)
     Features,
     /// Suspend every process of a container (the cgroup freezer)

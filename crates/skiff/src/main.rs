@@ -26,7 +26,7 @@ mod logging;
 
 use std::path::{Path, PathBuf};
 
-use cli::{Cli, Command, CreateArgs, ExecArgs, UpdateArgs};
+use cli::{CheckpointArgs, Cli, Command, CreateArgs, CriuArgs, ExecArgs, RestoreArgs, UpdateArgs};
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
@@ -206,7 +206,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             Ok(code.clamp(0, 255) as u8)
         }
         Command::Features => {
-            outln!("{}", serde_json::to_string_pretty(&libcontainer::features::features()).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(&libcontainer::features::features(&criu_path(cli))).expect("json"));
             Ok(0)
         }
         Command::Pause { id } => container::pause(&store, id).map(|_| 0).map_err(|e| e.to_string()),
@@ -224,6 +224,8 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             Ok(0)
         }
         Command::Update(a) => update(a, &store).map(|_| 0),
+        Command::Checkpoint(a) => checkpoint(cli, a, &store).map(|_| 0),
+        Command::Restore(a) => restore(cli, a, &store),
         Command::Events { interval, stats, id } => events(&store, id, interval, *stats).map(|_| 0),
         Command::List { format, quiet } => {
             if *quiet {
@@ -283,6 +285,77 @@ fn exec(a: &ExecArgs, store: &Store, cache: Option<&Path>) -> Result<u8, String>
         seccomp_cache: cache,
     };
     let code = container::exec(store, &a.id, &opts).map_err(|e| e.to_string())?;
+    Ok(code.clamp(0, 255) as u8)
+}
+
+/// The CRIU binary: `--criu`, else `criu` in $PATH.
+fn criu_path(cli: &Cli) -> PathBuf {
+    PathBuf::from(cli.criu.as_deref().filter(|c| !c.is_empty()).unwrap_or("criu"))
+}
+
+/// The options both CRIU commands share; the image path defaults to
+/// `checkpoint` in the working directory, as with runc.
+fn criu_options<'a>(a: &'a CriuArgs, criu: &'a Path, image: &'a Path) -> Result<container::CriuOptions<'a>, String> {
+    Ok(container::CriuOptions {
+        criu,
+        image_path: image,
+        work_path: a.work_path.as_deref(),
+        tcp_established: a.tcp_established,
+        ext_unix_sk: a.ext_unix_sk,
+        shell_job: a.shell_job,
+        file_locks: a.file_locks,
+        manage_cgroups_mode: a.manage_cgroups_mode.as_deref().map(container::CgroupsMode::parse).transpose().map_err(|e| e.to_string())?,
+        empty_ns: container::parse_empty_ns(&a.empty_ns).map_err(|e| e.to_string())?,
+        auto_dedup: a.auto_dedup,
+        lazy_pages: a.lazy_pages,
+    })
+}
+
+fn image_path(a: &CriuArgs) -> PathBuf {
+    a.image_path.clone().unwrap_or_else(|| PathBuf::from("checkpoint"))
+}
+
+/// `checkpoint`.
+fn checkpoint(cli: &Cli, a: &CheckpointArgs, store: &Store) -> Result<(), String> {
+    if a.status_fd >= 0 && !a.criu.lazy_pages {
+        return Err("--status-fd can only be used with --lazy-pages".into());
+    }
+    let criu = criu_path(cli);
+    let image = image_path(&a.criu);
+    let opts = container::CheckpointOptions {
+        common: criu_options(&a.criu, &criu, &image)?,
+        parent_path: a.parent_path.as_deref(),
+        leave_running: a.leave_running,
+        pre_dump: a.pre_dump,
+        status_fd: (a.status_fd >= 0).then_some(a.status_fd),
+        page_server: a.page_server.as_deref().map(container::parse_page_server).transpose().map_err(|e| e.to_string())?,
+    };
+    container::checkpoint(store, &a.id, &opts).map_err(|e| e.to_string())
+}
+
+/// `restore`: like `run`, the exit code of the container in the foreground.
+fn restore(cli: &Cli, a: &RestoreArgs, store: &Store) -> Result<u8, String> {
+    if a.no_pivot {
+        return Err("--no-pivot is not supported by restore: criu always pivots into the restored root".into());
+    }
+    if rootless(cli) {
+        return Err("restore needs root: criu cannot restore a rootless container".into());
+    }
+    let criu = criu_path(cli);
+    let image = image_path(&a.criu);
+    let opts = container::RestoreOptions {
+        common: criu_options(&a.criu, &criu, &image)?,
+        id: &a.id,
+        bundle: &a.bundle,
+        detach: a.detach,
+        pid_file: a.pid_file.as_deref(),
+        console_socket: a.console_socket.as_deref(),
+        no_subreaper: a.no_subreaper,
+        systemd_cgroup: cli.systemd_cgroup,
+        lsm_profile: a.lsm_profile.as_deref(),
+        lsm_mount_context: a.lsm_mount_context.as_deref(),
+    };
+    let code = container::restore(store, &opts).map_err(|e| e.to_string())?;
     Ok(code.clamp(0, 255) as u8)
 }
 

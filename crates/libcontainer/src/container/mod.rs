@@ -25,6 +25,8 @@
 //!   [`exit_code`];
 //! - `update.rs`: [`update`](update()), new limits merged onto the
 //!   recorded ones and applied to the live cgroup;
+//! - `checkpoint/`: [`checkpoint`](checkpoint()) and [`restore`](restore()),
+//!   through CRIU's RPC interface;
 //! - `events.rs`: [`events`](events()) and [`stats`], the statistics and
 //!   OOM notifications in runc's envelope.
 //!
@@ -32,6 +34,7 @@
 //! pid reuse (`init_pidfd`), who may be signalled (`cgroup_scope`), killing
 //! and removing a container (`kill_and_wait`, `destroy`), `open_fd`.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -51,6 +54,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
+pub use checkpoint::{checkpoint, criu_works, parse_empty_ns, parse_page_server, restore, CgroupsMode, CheckpointOptions, CriuOptions, RestoreOptions};
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
 pub use pause::{pause, resume};

@@ -97,6 +97,12 @@ pub fn prepare_exec(a: &ProcessArgs, chan: &Channel, console: Option<crate::tty:
         // The pty becomes stdio before the user change, which gives it to
         // the container user.
         crate::tty::make_controlling(pty.slave).map_err(|e| Error::Tty(e.to_string()))?;
+    } else {
+        // As with runc, every container process leads a session of its
+        // own: it is out of the caller's session (and its terminal's
+        // signals), and CRIU can dump it (a session led from outside the
+        // pid namespace cannot be).
+        let _ = nix::unistd::setsid();
     }
     if let Some(p) = &proc {
         // While still root: after the user change this non-dumpable
