@@ -3,7 +3,10 @@
 //! This binary only parses arguments, sets up logging and calls
 //! `libcontainer`; every behaviour lives in the library.
 
-#![no_main]
+// (Unit tests keep the test harness's own main.)
+#![cfg_attr(not(test), no_main)]
+// (Under test, nothing calls skiff_main and what only it uses.)
+#![cfg_attr(test, allow(dead_code))]
 
 /// `println!` that does not panic when stdout is a closed pipe
 /// (`skiff list | head -1`): the rest of the output is dropped.
@@ -38,6 +41,7 @@ use tracing::Level;
 /// pays for it. What it needs of it is done here: stdin, stdout and stderr
 /// open (on /dev/null if the caller closed them, so that no file of ours
 /// takes their numbers), SIGPIPE ignored, and stdout flushed at the end.
+#[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
