@@ -304,6 +304,120 @@ fn the_other_criu_flags_are_taken() {
     env.assert_no_leftovers(&env.id);
 }
 
+/// A free TCP port on the loopback (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Whether something listens on `port` (from /proc/net/tcp, without
+/// connecting: a page server serves one connection only).
+fn listening(port: u16) -> bool {
+    let hex = format!(":{port:04X} ");
+    fs::read_to_string("/proc/net/tcp").unwrap_or_default().lines().any(|l| l.split_whitespace().nth(1).is_some_and(|a| format!("{a} ").ends_with(&hex)) && l.split_whitespace().nth(3) == Some("0A"))
+}
+
+/// A `criu` helper process of the test's (page server, lazy-pages daemon),
+/// killed at clean-up.
+fn criu_helper(env: &TestEnv, args: &[&str], log: &str) -> u32 {
+    let err = fs::File::create(env.dir.join(log)).unwrap();
+    let child = std::process::Command::new("criu").args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).spawn().expect("spawn criu");
+    let pid = child.id();
+    env.on_cleanup(move || {
+        // SAFETY: a plain kill of our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        let mut child = child;
+        let _ = child.wait();
+    });
+    pid
+}
+
+/// `--page-server ADDRESS:PORT`: the memory pages go to a CRIU page server
+/// (`criu page-server`, the receiving side of a migration), the rest of
+/// the images to `--image-path`; the two together restore.
+#[test]
+fn pages_sent_to_a_page_server_restore() {
+    require_criu!();
+    let (env, log) = counter("cr-pagesrv");
+    env.run(&["-d"]).ok();
+    wait_counts(&log, 0, 5);
+    let (image, pages) = (dir(&env, "image"), dir(&env, "pages"));
+    fs::create_dir_all(&pages).unwrap();
+    let port = free_port();
+    criu_helper(&env, &["page-server", "--images-dir", &pages, "--address", "127.0.0.1", "--port", &port.to_string()], "page-server.log");
+    assert!(wait_until(Duration::from_secs(30), || listening(port)), "the page server does not listen");
+    let from = count(&log);
+    env.rt(&["checkpoint", "--image-path", &image, "--page-server", &format!("127.0.0.1:{port}"), &env.id]).ok();
+    let to = count(&log);
+    let names = |d: &str| -> Vec<String> { fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect() };
+    assert!(names(&pages).iter().any(|n| n.starts_with("pages-")), "the page server got no pages: {:?}", names(&pages));
+    assert!(!names(&image).iter().any(|n| n.starts_with("pages-")), "pages were written locally: {:?}", names(&image));
+    assert_checkpointed_away(&env, &env.id);
+    for n in names(&image) {
+        let src = Path::new(&image).join(&n);
+        if src.is_file() {
+            fs::copy(&src, Path::new(&pages).join(&n)).unwrap();
+        }
+    }
+    let seen = counts(&log).len();
+    restore(&env, &env.id, &pages, &[]).ok();
+    assert_continues(&wait_counts(&log, seen, 3), from, to);
+    env.rt(&["delete", "--force", &env.id]).ok();
+    env.assert_no_leftovers(&env.id);
+}
+
+/// `--lazy-pages` with `--status-fd` and `--page-server` (post-copy
+/// migration): the dump leaves the memory behind and serves it; once the
+/// status fd says so, `criu lazy-pages` fetches it for a `restore
+/// --lazy-pages`, and the container counts on.
+#[test]
+fn lazy_pages_restore_fetches_memory_from_the_dump() {
+    require_criu!();
+    let uffd = std::process::Command::new("criu").args(["check", "--feature", "uffd-noncoop"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if !uffd {
+        skip_message(&format!("SKIPPED {}: the kernel has no non-cooperative userfaultfd for lazy pages\n", file!()));
+        return;
+    }
+    let (env, log) = counter("cr-lazy");
+    env.run(&["-d"]).ok();
+    wait_counts(&log, 0, 5);
+    let image = dir(&env, "image");
+    let port = free_port();
+    let (rd, wr) = nix::unistd::pipe().unwrap();
+    let from = count(&log);
+    // The dump goes on serving pages until they are fetched: run it aside,
+    // the status fd its descriptor 3.
+    let mut cmd = env.command(&["checkpoint", "--image-path", &image, "--lazy-pages", "--page-server", &format!("127.0.0.1:{port}"), "--status-fd", "3", &env.id]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(fs::File::create(env.dir.join("dump.err")).unwrap());
+    let wr_raw = std::os::fd::AsRawFd::as_raw_fd(&wr);
+    // SAFETY: between fork and exec only dup2, async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || if libc::dup2(wr_raw, 3) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
+    }
+    let mut dump = cmd.spawn().expect("spawn checkpoint");
+    drop(wr);
+    let ready = read_fd_until_eof(&rd, CRIU_TIMEOUT);
+    assert_eq!(ready, [0u8], "--status-fd did not report the lazy pages ready (dump stderr: {})", fs::read_to_string(env.dir.join("dump.err")).unwrap_or_default());
+    let to = count(&log);
+    // The daemon and the restore meet on lazy-pages.socket in the work
+    // directory: the image directory for both.
+    criu_helper(&env, &["lazy-pages", "--page-server", "--address", "127.0.0.1", "--port", &port.to_string(), "--images-dir", &image, "--work-dir", &image], "lazy-pages.log");
+    let sock = Path::new(&image).join("lazy-pages.socket");
+    assert!(wait_until(Duration::from_secs(30), || sock.exists()), "criu lazy-pages did not start: {}", fs::read_to_string(env.dir.join("lazy-pages.log")).unwrap_or_default());
+    let seen = counts(&log).len();
+    // (Under a new id: the dump, still serving, removes the old one when
+    // it is done, as on the source host of a migration.)
+    let new = env.new_id();
+    restore(&env, &new, &image, &["--lazy-pages", "--work-path", &image]).ok();
+    assert_continues(&wait_counts(&log, seen, 3), from, to);
+    let ok = wait_until(CRIU_TIMEOUT, || dump.try_wait().ok().flatten().is_some());
+    assert!(ok, "the lazy dump did not finish once its pages were fetched");
+    assert!(dump.wait().unwrap().success(), "the lazy dump failed: {}", fs::read_to_string(env.dir.join("dump.err")).unwrap_or_default());
+    env.state_out(&env.id).failed().stderr_mentions(&["does not exist", "not exist"]);
+    env.rt(&["delete", "--force", &new]).ok();
+    env.assert_no_leftovers(&new);
+    env.assert_no_leftovers(&env.id);
+}
+
 /// A network namespace given by path (as CNI callers give it) is dumped as
 /// external and the restored container is put back in that namespace.
 #[test]
