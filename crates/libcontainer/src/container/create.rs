@@ -528,15 +528,6 @@ fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool, cgroup: Option<
 /// a `create` killed at any later point leaves a state `delete` can clean.
 fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoCgroup, planned: Vec<PathBuf>) -> State {
     State {
-        oci_version: cfg.spec.version().clone(),
-        id: opts.id.to_string(),
-        pid: 0,
-        bundle: cfg.bundle.clone(),
-        rootfs: cfg.rootfs.clone(),
-        created: state::now_rfc3339(),
-        owner: String::new(),
-        annotations: cfg.spec.annotations().clone().unwrap_or_default(),
-        init_start_time: 0,
         cgroup_dirs: cgroup.dirs.clone(),
         cgroup_created: Some(planned),
         cgroup_foreign: cgroup.foreign.clone(),
@@ -545,16 +536,44 @@ fn initial_state(cfg: &Config, opts: &CreateOptions, plan: &Plan, cgroup: &UndoC
         systemd_dirs: if opts.systemd_cgroup { plan.cgroup_dirs.iter().map(|(_, d)| d.clone()).collect() } else { Vec::new() },
         own_pid_ns: plan.new_pid,
         host_mounts: plan.host_mounts.clone(),
-        poststop: plan.hooks.poststop().clone().unwrap_or_default(),
-        poststart: plan.hooks.poststart().clone().unwrap_or_default(),
+        ..bundle_state(cfg, opts.id, &plan.resources)
+    }
+}
+
+/// What a new container's state takes from the bundle (`create`, and
+/// `restore`, which makes a container from a bundle and an image): no init
+/// yet, being made by this process, no cgroup.
+pub(super) fn bundle_state(cfg: &Config, id: &str, resources: &oci_spec::runtime::LinuxResources) -> State {
+    let linux = cfg.linux();
+    let hooks = cfg.spec.hooks().as_ref();
+    State {
+        oci_version: cfg.spec.version().clone(),
+        id: id.to_string(),
+        pid: 0,
+        bundle: cfg.bundle.clone(),
+        rootfs: cfg.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        annotations: cfg.spec.annotations().clone().unwrap_or_default(),
+        init_start_time: 0,
+        cgroup_dirs: Vec::new(),
+        cgroup_created: None,
+        cgroup_foreign: Vec::new(),
+        cgroup_path: PathBuf::new(),
+        systemd_cgroup: false,
+        systemd_dirs: Vec::new(),
+        own_pid_ns: linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
+        host_mounts: None,
+        poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
         exec: serde_json::value::to_raw_value(&state::ExecBase {
             process: cfg.process().clone(),
-            seccomp: cfg.linux().seccomp().clone(),
-            personality: cfg.linux().personality().clone(),
-            namespaces: cfg.linux().namespaces().iter().flatten().map(|n| n.typ()).collect(),
+            seccomp: linux.seccomp().clone(),
+            personality: linux.personality().clone(),
+            namespaces: linux.namespaces().iter().flatten().map(|n| n.typ()).collect(),
         })
         .ok(),
-        resources: serde_json::value::to_raw_value(&plan.resources).ok(),
+        resources: serde_json::value::to_raw_value(resources).ok(),
         creating: Some(state::Creator::me()),
         hook_group: None,
     }

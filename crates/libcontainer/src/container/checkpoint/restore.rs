@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 use nix::unistd::Pid;
-use oci_spec::runtime::LinuxNamespaceType;
 use rust_criu::rust_criu_protobuf::rpc;
 
 use super::{criu, mounts, CriuOptions};
@@ -168,38 +167,12 @@ fn new_state(cfg: &Config, o: &RestoreOptions, path: &Path, planned: &[(String, 
     let linux = cfg.linux();
     let devices = crate::devices::plan(linux).unwrap_or_default();
     let resources = crate::cgroups::with_device_rules(linux.resources().as_ref(), &devices);
-    let hooks = cfg.spec.hooks().clone().unwrap_or_default();
-    let namespaces: Vec<LinuxNamespaceType> = linux.namespaces().iter().flatten().map(|n| n.typ()).collect();
     State {
-        oci_version: cfg.spec.version().clone(),
-        id: o.id.to_string(),
-        pid: 0,
-        bundle: cfg.bundle.clone(),
-        rootfs: cfg.rootfs.clone(),
-        created: state::now_rfc3339(),
-        owner: String::new(),
-        annotations: cfg.spec.annotations().clone().unwrap_or_default(),
-        init_start_time: 0,
         cgroup_path: crate::cgroups::manager_path(path, o.systemd_cgroup, planned),
         systemd_cgroup: o.systemd_cgroup,
         cgroup_dirs: host_dirs.to_vec(),
-        cgroup_created: None,
-        cgroup_foreign: Vec::new(),
-        own_pid_ns: linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
-        host_mounts: None,
-        poststop: hooks.poststop().clone().unwrap_or_default(),
-        poststart: hooks.poststart().clone().unwrap_or_default(),
         systemd_dirs: if o.systemd_cgroup { planned.iter().map(|(_, d)| d.clone()).collect() } else { Vec::new() },
-        creating: Some(state::Creator::me()),
-        hook_group: None,
-        exec: serde_json::value::to_raw_value(&state::ExecBase {
-            process: cfg.process().clone(),
-            seccomp: linux.seccomp().clone(),
-            personality: linux.personality().clone(),
-            namespaces,
-        })
-        .ok(),
-        resources: serde_json::value::to_raw_value(&resources).ok(),
+        ..super::super::create::bundle_state(cfg, o.id, &resources)
     }
 }
 
