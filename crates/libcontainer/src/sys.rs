@@ -336,19 +336,8 @@ pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
     Some((start, state))
 }
 
-/// /proc/<pid>/stat in one read (a few hundred bytes: the command name is at
-/// most 16), where `read_to_string` takes a stat and six growing reads.
 fn read_proc_stat(pid: i32) -> Option<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-    let mut buf = [0u8; 1024];
-    let n = f.read(&mut buf).ok()?;
-    if n == buf.len() {
-        let mut v = buf.to_vec();
-        f.read_to_end(&mut v).ok()?;
-        return String::from_utf8(v).ok();
-    }
-    std::str::from_utf8(&buf[..n]).ok().map(str::to_string)
+    read_proc(&format!("/proc/{pid}/stat")).ok()
 }
 
 /// The command name of `pid` (kept for a zombie too).
@@ -462,13 +451,22 @@ pub fn release_memory() {
     unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
 }
 
-/// A /proc file read whole: into a buffer sized for it up front (procfs
-/// reports a size of 0, so `read_to_string` starts at 32 bytes and takes a
-/// read per doubling), then grown only if it is larger.
+/// A /proc file read whole, in reads of a page's size (procfs reports a
+/// size of 0, so `read_to_string` stats the file, seeks, and starts at 32
+/// bytes with a read per doubling; /proc/PID/stat or a mount table takes
+/// one read here, and one more to see the end).
 pub fn read_proc(path: &str) -> io::Result<String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
-    let mut s = String::with_capacity(16 * 1024);
-    f.read_to_string(&mut s)?;
-    Ok(s)
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

@@ -98,9 +98,7 @@ pub fn check(res: Option<&LinuxResources>) -> Result<()> {
     check_unified(Some(res))?;
     check_devices(res)?;
     // Device rules (every container has them) need nothing of the host.
-    let mut rest = res.clone();
-    rest.set_devices(None);
-    if rest == LinuxResources::default() {
+    if !super::requests_limits(Some(res)) {
         return Ok(());
     }
     let host = Host::probe();

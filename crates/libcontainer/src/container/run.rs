@@ -25,13 +25,11 @@ pub fn run(store: &Store, opts: &CreateOptions, keep: bool) -> Result<i32> {
         return Ok(0);
     }
     let blocked = Blocked::new()?;
-    let mut t = Stages::start("run");
     let result = (|| {
         let c = create(store, opts)?;
-        let r = start_locked(&c.dir, &c.state, opts.notify_socket, &mut Stages::start("start")).and_then(|notify| {
-            t = Stages::start("run");
-            foreground::wait(c.pid, &c.pidfd, c.console.as_ref(), &blocked, notify.as_ref())
-        });
+        let started = start_locked(&c.dir, &c.state, opts.notify_socket, &mut Stages::start("start"));
+        let mut t = Stages::start("run");
+        let r = started.and_then(|notify| foreground::wait(c.pid, &c.pidfd, c.console.as_ref(), &blocked, notify.as_ref()));
         t.mark("the container's process ran");
         let dir = c.dir;
         let code = match r {
