@@ -256,6 +256,18 @@ fn signal(pid: u32, sig: i32) {
     unsafe { libc::kill(pid as i32, sig) };
 }
 
+/// Starts `create` of the primary container with a createRuntime hook
+/// running `script`, and returns once the hook has written `mark`.
+fn create_in_hook(env: &mut TestEnv, script: &str, mark: &Path) -> (String, Child) {
+    env.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+    env.write_config();
+    let b = env.bundle.to_string_lossy().into_owned();
+    let id = env.id.clone();
+    let rt = spawn_rt(env, "create", &["create", "--bundle", &b, &id]);
+    wait_file(mark, Duration::from_secs(20));
+    (id, rt)
+}
+
 #[test]
 fn create_killed_during_a_hook_takes_the_hooks_children_with_it() {
     require_root!();
@@ -263,12 +275,7 @@ fn create_killed_during_a_hook_takes_the_hooks_children_with_it() {
     sleeper(&mut env);
     let mark = env.dir.join("hook-child");
     let script = format!("sleep 600 & echo $! > {}; exec sleep 60", mark.display());
-    env.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
-    env.write_config();
-    let b = env.bundle.to_string_lossy().into_owned();
-    let id = env.id.clone();
-    let mut rt = spawn_rt(&env, "create", &["create", "--bundle", &b, &id]);
-    wait_file(&mark, Duration::from_secs(20));
+    let (id, mut rt) = create_in_hook(&mut env, &script, &mark);
     signal(rt.id(), libc::SIGKILL);
     wait_child(&mut rt, Duration::from_secs(10));
     let hook_child: i32 = fs::read_to_string(&mark).unwrap().trim().parse().unwrap();
@@ -290,12 +297,7 @@ fn sigterm_during_create_removes_the_container() {
     sleeper(&mut env);
     let mark = env.dir.join("hook-ran");
     let script = format!("echo ran > {}; sleep 2", mark.display());
-    env.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
-    env.write_config();
-    let b = env.bundle.to_string_lossy().into_owned();
-    let id = env.id.clone();
-    let mut rt = spawn_rt(&env, "create", &["create", "--bundle", &b, &id]);
-    wait_file(&mark, Duration::from_secs(20));
+    let (id, mut rt) = create_in_hook(&mut env, &script, &mark);
     recorded_pid(&env.root, &env, &id);
     signal(rt.id(), libc::SIGTERM);
     let st = wait_child(&mut rt, Duration::from_secs(30));
