@@ -193,6 +193,23 @@ wait_for() {
 
 # force_cleanup STRING: last resort after a failure: SIGKILL by PID every
 # process whose cmdline mentions STRING, unmount what is mounted below it.
+# A free TCP port on the loopback.
+free_port() {
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The body of an HTTP GET of URL, retried for up to 5 s (a server still
+# starting); empty if it never answered.
+http_get_retry() { # url
+	local body= _
+	for _ in $(seq 50); do
+		body=$(/usr/bin/python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode().strip())' \
+			"$1" 2>/dev/null) && break
+		sleep 0.1
+	done
+	printf '%s' "$body"
+}
+
 force_cleanup() {
 	local s=$1 p m
 	for p in $(pids_matching "$s"); do kill -KILL "$p" 2>/dev/null; done

@@ -75,17 +75,12 @@ EOF
 
 s_port() {
 	local port out body id
-	port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	port=$(free_port)
 	echo "e2e-port-$E2E_TAG" >"$D/index.html"
 	out=$(pm run --cgroup-parent "$CG_PARENT" -d --network slirp4netns -p "127.0.0.1:$port:8080" -v "$D/index.html:/www/index.html:ro" \
 		"$IMAGE" httpd -f -p 8080 -h /www 2>&1) || { show "$out"; fail "run -d -p: $out"; return 1; }
 	id=$(printf '%s' "$out" | tail -n1)
-	body=
-	for _ in $(seq 50); do
-		body=$(/usr/bin/python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode().strip())' \
-			"http://127.0.0.1:$port/" 2>/dev/null) && break
-		sleep 0.1
-	done
+	body=$(http_get_retry "http://127.0.0.1:$port/")
 	out=$(pm rm -f -t 0 "$id" 2>&1)
 	expect_eq "HTTP body from 127.0.0.1:$port" "$body" "e2e-port-$E2E_TAG" || return 1
 	note "127.0.0.1:$port -> httpd in the container (slirp4netns)"
