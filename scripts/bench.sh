@@ -63,44 +63,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 
-# ---- run under a child subreaper -------------------------------------------
+# ---- run under a child subreaper (e2e/subreaper.py) ---------------------------
 # Detached containers (create/start) are orphaned when the runtime exits and
 # get reparented.  If nobody reaps them promptly, the runtimes' "is it dead
 # yet" polling (kill(pid, 0)) measures the reaper, not the runtime (on some
 # hosts PID 1 reaps only every second or so).  So the whole benchmark runs
-# below a tiny subreaper that reaps every orphan immediately.
+# below a subreaper that reaps every orphan immediately (and kills and
+# reports any process the clean-up missed).
 if [ -z "${_BENCH_UNDER_REAPER:-}" ]; then
 	command -v python3 >/dev/null || die "python3 is required"
 	export _BENCH_UNDER_REAPER=1
-	exec python3 - "$0" "$@" <<'PY'
-import ctypes, os, signal, sys
-libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_CHILD_SUBREAPER = 36
-if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-    sys.exit("bench.sh: prctl(PR_SET_CHILD_SUBREAPER) failed")
-script = sys.argv[1]
-pid = os.fork()
-if pid == 0:
-    os.execv("/bin/bash", ["bash", script] + sys.argv[2:])
-def fwd(signum, frame):
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(s, fwd)
-rc = 1
-while True:
-    try:
-        p, st = os.wait()
-    except ChildProcessError:
-        break
-    if p == pid:
-        rc = os.waitstatus_to_exitcode(st)
-        rc = 128 - rc if rc < 0 else rc
-        break
-sys.exit(rc)
-PY
+	exec python3 "$here/../e2e/subreaper.py" bash "$0" "$@"
 fi
 
 # ---- configuration and preflight -------------------------------------------
