@@ -205,8 +205,10 @@ s_checkpoint() {
 	out=$(ctr_ task checkpoint --image-path "$D/cr-img" --work-path "$D/cr-work" "$ID_CR" 2>&1) || { show "$out"; fail "task checkpoint: $out"; return 1; }
 	[ -f "$D/cr-img/inventory.img" ] || { fail "task checkpoint wrote no CRIU image in $D/cr-img"; return 1; }
 	expect_eq "status after task checkpoint" "$(status_of "$ID_CR")" RUNNING || return 1
-	out=$(ctr_ containers checkpoint --task "$ID_CR" "e2e-cr:$E2E_TAG" 2>&1) || { show "$out"; fail "containers checkpoint --task: $out"; return 1; }
+	# read before the checkpoint: the task runs on after it, and the image
+	# holds a count at least this one
 	a=$(cr_count "$ID_CR")
+	out=$(ctr_ containers checkpoint --task "$ID_CR" "e2e-cr:$E2E_TAG" 2>&1) || { show "$out"; fail "containers checkpoint --task: $out"; return 1; }
 	ctr_ task kill -s SIGKILL "$ID_CR" >/dev/null 2>&1
 	wait_for 10 sh -c "ctr --address $SOCK --namespace $NS task ls | awk '\$1 == \"$ID_CR\" { print \$3 }' | grep -qx STOPPED"
 	ctr_ task delete "$ID_CR" >/dev/null 2>&1
