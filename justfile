@@ -10,6 +10,8 @@ skiff_release := justfile_directory() / "target" / host / "release/skiff"
 PREFIX := env_var_or_default("PREFIX", "/usr/local")
 DESTDIR := env_var_or_default("DESTDIR", "")
 gen_dir := justfile_directory() / "target/gen"
+link_order := justfile_directory() / "crates/skiff/link-order.txt"
+link_flags := "-C link-arg=-Wl,--symbol-ordering-file=" + link_order + " -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map=" + skiff_release + ".map"
 
 default:
     @just --list
@@ -20,9 +22,12 @@ build: debug release
 debug:
     cargo build --workspace
 
+# The functions a container's life runs are linked first, together, in the
+# order of crates/skiff/link-order.txt (`just link-order` regenerates it;
+# scripts/link-order.sh says why); the link map goes next to the binary.
 release:
     LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$(pkg-config --variable=libdir libseccomp)" \
-    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static {{link_flags}}" \
     cargo build --release --target {{host}} -p skiff
     @echo "release binary: {{skiff_release}}"
 
@@ -58,6 +63,7 @@ test: debug
     cargo test --workspace -- --test-threads=4
     scripts/soak.sh 50
     scripts/install-check.sh
+    scripts/link-order.sh --check {{skiff_release}}
     RUNTIME={{skiff}} scripts/conformance.sh
     RUNTIME={{skiff}} e2e/run.sh
     scripts/lsm-vm.sh
@@ -126,6 +132,10 @@ floor:
 bench: release floor
     SKIFF="${SKIFF:-{{skiff_release}}}" FLOOR="${FLOOR:-{{floor_bin}}}" RUNS="${RUNS:-100}" ROUNDS="${ROUNDS:-4}" \
       ORDERS="${ORDERS:-forward reverse}" scripts/bench.sh
+
+# Trace a container's life in the release binary and write crates/skiff/link-order.txt
+link-order: release
+    scripts/link-order.sh {{skiff_release}}
 
 # list/state with 1 000 containers in the root, create with 10 000 entries (docs/benchmarks.md)
 bench-scale: release

@@ -1,4 +1,6 @@
-// Records the git commit for `skiff --version`.
+// Records the git commit for `skiff --version`, and relinks when the
+// release link order (link-order.txt, passed to the linker by `just
+// release`) changes.
 fn main() {
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -9,4 +11,5 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=SKIFF_COMMIT={commit}");
     println!("cargo:rerun-if-changed=../../.git/HEAD");
+    println!("cargo:rerun-if-changed=link-order.txt");
 }

@@ -209,20 +209,22 @@ fn time_offsets(linux: &Linux) -> String {
     s
 }
 
-/// The text of a /proc/<pid>/{uid,gid}_map file for `maps`.
 /// Whether this process runs in a user namespace other than the initial
 /// one (its uid map is not the identity over every id), as runc's
 /// `userns.RunningInUserNS`: rootless Podman runs the runtime as root of a
-/// user namespace of its own and asks for none in the config.
+/// user namespace of its own and asks for none in the config. Read once: a
+/// runtime command never changes its own user namespace (only its
+/// children do).
 pub fn running_in_userns() -> bool {
-    let map = crate::sys::read_proc("/proc/self/uid_map").unwrap_or_default();
-    uid_map_is_partial(&map)
+    static IN_USERNS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_USERNS.get_or_init(|| uid_map_is_partial(&crate::sys::read_proc("/proc/self/uid_map").unwrap_or_default()))
 }
 
 fn uid_map_is_partial(map: &str) -> bool {
     map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
 }
 
+/// The text of a /proc/<pid>/{uid,gid}_map file for `maps`.
 pub fn id_map_text(maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>) -> String {
     maps.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
 }

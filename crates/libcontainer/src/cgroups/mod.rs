@@ -183,16 +183,18 @@ pub fn requests_limits(res: Option<&LinuxResources>) -> bool {
 /// refused — the init would freeze in it and `create` never return — and a
 /// non-empty one gets runc's warning. Returns the processes already in it
 /// (pid, start time): they are not the container's, and are never killed.
-pub fn precheck(dirs: &[PathBuf]) -> Result<Vec<(i32, u64)>> {
-    for d in dirs {
+pub fn precheck(dirs: &[PathBuf], missing: &[PathBuf]) -> Result<Vec<(i32, u64)>> {
+    // A directory about to be made holds nothing and is not frozen.
+    let dirs: Vec<&PathBuf> = dirs.iter().filter(|d| !missing.contains(d)).collect();
+    for d in &dirs {
         let frozen = std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
             || std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");
         if frozen {
-            return Err(Error::CgroupFrozen(d.clone()));
+            return Err(Error::CgroupFrozen(d.to_path_buf()));
         }
     }
     // As runc, the devices hierarchy (or the only one) stands for all.
-    if let Some(d) = dirs.iter().find(|d| is_devices(d)).or(dirs.first()) {
+    if let Some(d) = dirs.iter().find(|d| is_devices(d)).or(dirs.first()).copied() {
         let mut n = Vec::new();
         read_pids(d, &mut n);
         if !n.is_empty() {
@@ -236,9 +238,7 @@ pub fn create_dirs(dirs: &[PathBuf], planned: &[PathBuf], created: &mut Vec<Path
     }
     for d in dirs.iter().filter(|d| hierarchy_has(d, "cpuset")) {
         for f in ["cpuset.cpus", "cpuset.mems"] {
-            if std::fs::read_to_string(d.join(f)).is_ok_and(|v| v.trim().is_empty()) {
-                ensure_cpuset(d, f).map_err(|e| cg_err("create", d, &e))?;
-            }
+            ensure_cpuset(d, f).map_err(|e| cg_err("create", d, &e))?;
         }
     }
     Ok(())
@@ -303,17 +303,19 @@ pub fn join_dirs<'a>(dirs: impl IntoIterator<Item = &'a PathBuf>, pid: Pid) -> R
 }
 
 /// Fills an empty cpuset file from the nearest ancestor, top-down.
-fn ensure_cpuset(dir: &Path, file: &str) -> std::io::Result<()> {
-    let v = std::fs::read_to_string(dir.join(file))?;
+/// Fills an empty cpuset `file` of `dir` from its parent's (filled first,
+/// up to the first that has one); returns the value. Each file is read
+/// once.
+fn ensure_cpuset(dir: &Path, file: &str) -> std::io::Result<String> {
+    let path = dir.join(file);
+    let v = crate::sys::read_proc(&path.to_string_lossy())?;
     if !v.trim().is_empty() {
-        return Ok(());
+        return Ok(v.trim().to_string());
     }
-    if let Some(parent) = dir.parent() {
-        ensure_cpuset(parent, file)?;
-        let pv = std::fs::read_to_string(parent.join(file))?;
-        std::fs::write(dir.join(file), pv.trim())?;
-    }
-    Ok(())
+    let Some(parent) = dir.parent() else { return Ok(String::new()) };
+    let pv = ensure_cpuset(parent, file)?;
+    std::fs::write(&path, &pv)?;
+    Ok(pv)
 }
 
 /// The container's directory in each hierarchy (empty for the systemd

@@ -402,12 +402,12 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &m
     let fifo_path = dir.fifo_path();
     let mut undo = Undo { pidfd: None, host_mounts: plan.host_mounts.clone().map(|m| (cfg.rootfs.clone(), m)), cgroup: None, dir: Some(dir) };
     let host_dirs = crate::cgroups::host_dirs(&plan.cgroup_dirs, opts.systemd_cgroup);
-    let foreign = crate::cgroups::precheck(&host_dirs)?;
+    let planned = crate::cgroups::missing_dirs(&host_dirs);
+    let foreign = crate::cgroups::precheck(&host_dirs, &planned)?;
     let cgroup_path = crate::cgroups::manager_path(&plan.cgroup_path, opts.systemd_cgroup, &plan.cgroup_dirs);
     let ucg = undo.cgroup.insert(UndoCgroup { path: cgroup_path, systemd: opts.systemd_cgroup, id: opts.id.to_string(), dirs: host_dirs, created: Vec::new(), foreign });
     // From here on the container is visible (`creating`) and, should skiff
     // die, cleanable.
-    let planned = crate::cgroups::missing_dirs(&ucg.dirs);
     let mut state = initial_state(cfg, opts, plan, ucg, planned.clone());
     undo.dir.as_ref().expect("set above").save(&state)?;
     t.mark("state dir");

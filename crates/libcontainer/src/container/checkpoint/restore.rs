@@ -144,8 +144,8 @@ fn reserve(store: &Store, o: &RestoreOptions, cfg: &Config) -> Result<Undo> {
     let dir = store.create(o.id)?;
     let host_dirs = crate::cgroups::host_dirs(&planned, o.systemd_cgroup);
     let mut undo = Undo { st: new_state(cfg, o, &path, &planned, &host_dirs), pidfd: None, root_mount: None, dir: Some(dir) };
-    undo.st.cgroup_foreign = crate::cgroups::precheck(&host_dirs)?;
     let planned_dirs = crate::cgroups::missing_dirs(&host_dirs);
+    undo.st.cgroup_foreign = crate::cgroups::precheck(&host_dirs, &planned_dirs)?;
     undo.st.cgroup_created = Some(planned_dirs.clone());
     let d = undo.dir.as_ref().expect("set above");
     d.save(&undo.st)?;
