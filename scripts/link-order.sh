@@ -64,7 +64,7 @@ PY
 
 # The lifecycle the benchmarks and the callers (containerd's shim, conmon)
 # drive, `run` first: its functions come first.
-r() { "$w/entrytrace" "$w/entries" "$w/hits" -- "$rt" --root "$root" "$@"; }
+r() { timeout 60 "$w/entrytrace" "$w/entries" "$w/hits" -- "$rt" --root "$root" "$@"; }
 r run --bundle "$w/true" t1 >/dev/null
 r create --bundle "$w/true" c1
 r state c1 >/dev/null
