@@ -11,7 +11,9 @@ PREFIX := env_var_or_default("PREFIX", "/usr/local")
 DESTDIR := env_var_or_default("DESTDIR", "")
 gen_dir := justfile_directory() / "target/gen"
 link_order := justfile_directory() / "crates/skiff/link-order.txt"
-link_flags := "-C link-arg=-Wl,--symbol-ordering-file=" + link_order + " -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map=" + skiff_release + ".map"
+# lld's flags: rust-lld is the default linker of x86_64-unknown-linux-gnu
+# only (other hosts link with cc's linker, in the default order).
+link_flags := if host == "x86_64-unknown-linux-gnu" { "-C link-arg=-Wl,--symbol-ordering-file=" + link_order + " -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map=" + skiff_release + ".map" } else { "" }
 
 default:
     @just --list
