@@ -302,10 +302,10 @@ pub fn join_dirs<'a>(dirs: impl IntoIterator<Item = &'a PathBuf>, pid: Pid) -> R
     Ok(())
 }
 
-/// Fills an empty cpuset file from the nearest ancestor, top-down.
 /// Fills an empty cpuset `file` of `dir` from its parent's (filled first,
-/// up to the first that has one); returns the value. Each file is read
-/// once.
+/// up to the nearest ancestor that has one); returns the value. Each file
+/// is read once; one that cannot be read is an error (the init could not
+/// join a cpuset without it).
 fn ensure_cpuset(dir: &Path, file: &str) -> std::io::Result<String> {
     let path = dir.join(file);
     let v = crate::sys::read_proc(&path.to_string_lossy())?;
