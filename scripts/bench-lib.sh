@@ -1,7 +1,20 @@
 # shellcheck shell=bash
-# bench-lib.sh — sourced by bench.sh and bench-scale.sh: the last-resort
-# clean-up of what a benchmark made. Both use $CG (the prefix of every cgroup
-# the benchmark's containers get) and $W (its temp dir).
+# bench-lib.sh — sourced by bench.sh, bench-scale.sh and link-order.sh: the
+# subreaper they run below, and the last-resort clean-up of what a benchmark
+# made (which uses $CG, the prefix of every cgroup the benchmark's containers
+# get, and $W, its temp dir).
+
+# Re-executes the calling script ($1, then its arguments) below
+# e2e/subreaper.py, once: the inits of created containers are orphaned when
+# the runtime exits, this host's PID 1 never reaps them, and the subreaper
+# reaps them at once (and kills and reports any process the clean-up
+# missed). Needs $here (the scripts directory) and die().
+under_subreaper() {
+	[ -n "${_BENCH_UNDER_REAPER:-}" ] && return 0
+	command -v python3 >/dev/null || die "python3 is required"
+	export _BENCH_UNDER_REAPER=1
+	exec python3 "$here/../e2e/subreaper.py" bash "$@"
+}
 
 # SIGKILL whatever sits in the benchmark's cgroups (a hung runtime's leftovers)
 kill_cg() {

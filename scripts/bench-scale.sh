@@ -32,15 +32,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "bench-scale.sh: $*" >&2; exit 1; }
 
-# ---- run under a child subreaper (e2e/subreaper.py) ---------------------------
-# The created containers' inits are orphaned when the runtime exits; this
-# host's PID 1 never reaps, so the script runs below a subreaper that reaps
-# them at once (and kills and reports any process the cleanup missed).
-if [ -z "${_BENCH_UNDER_REAPER:-}" ]; then
-	command -v python3 >/dev/null || die "python3 is required"
-	export _BENCH_UNDER_REAPER=1
-	exec python3 "$here/../e2e/subreaper.py" bash "$0" "$@"
-fi
+# ---- run under a child subreaper (bench-lib.sh says why) --------------------
+# shellcheck source=bench-lib.sh
+. "$here/bench-lib.sh"
+under_subreaper "$0" "$@"
 
 # ---- configuration and preflight -------------------------------------------
 repo=$(cd "$here/.." && pwd)
@@ -68,8 +63,6 @@ spec_bin=$(bin_of "$SPEC_FROM")
 
 W=$(mktemp -d /tmp/skiff-scale.XXXXXX)
 CG=skiff-scale-$$
-# shellcheck source=bench-lib.sh
-. "$here/bench-lib.sh"
 # delete -f every real container of a root (the copied entries are removed
 # with rm first: deleting them through the runtime would kill the shared pid)
 sweep_root() { # runtime root

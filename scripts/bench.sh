@@ -70,11 +70,9 @@ die() { echo "bench.sh: $*" >&2; exit 1; }
 # hosts PID 1 reaps only every second or so).  So the whole benchmark runs
 # below a subreaper that reaps every orphan immediately (and kills and
 # reports any process the clean-up missed).
-if [ -z "${_BENCH_UNDER_REAPER:-}" ]; then
-	command -v python3 >/dev/null || die "python3 is required"
-	export _BENCH_UNDER_REAPER=1
-	exec python3 "$here/../e2e/subreaper.py" bash "$0" "$@"
-fi
+# shellcheck source=bench-lib.sh
+. "$here/bench-lib.sh"
+under_subreaper "$0" "$@"
 
 # ---- configuration and preflight -------------------------------------------
 repo=$(cd "$here/.." && pwd)
@@ -133,9 +131,6 @@ spec_bin=$(bin_of "$SPEC_FROM")
 
 W=$(mktemp -d /tmp/skiff-bench.XXXXXX)
 CG=skiff-bench-$$
-# kill_cg, remove_leftovers
-# shellcheck source=bench-lib.sh
-. "$here/bench-lib.sh"
 # the containers of one root (the floor's root holds one state dir per container)
 list_ids() { # runtime-name root
 	if [ "$1" = floor ]; then

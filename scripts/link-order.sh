@@ -22,10 +22,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+die() { echo "link-order: $*" >&2; exit 1; }
+# shellcheck source=bench-lib.sh
+. "$here/bench-lib.sh"
+under_subreaper "$0" "$@"
 check=0
 [ "${1:-}" = --check ] && { check=1; shift; }
 rt=$(readlink -f "${1:?usage: link-order.sh [--check] SKIFF}")
-die() { echo "link-order: $*" >&2; exit 1; }
 [ -f "$rt.map" ] || die "no link map $rt.map (build with just release)"
 [ "$(id -u)" = 0 ] || die "must run as root"
 list=$repo/crates/skiff/link-order.txt
