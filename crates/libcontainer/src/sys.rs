@@ -337,7 +337,7 @@ pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
 }
 
 fn read_proc_stat(pid: i32) -> Option<String> {
-    read_proc(&format!("/proc/{pid}/stat")).ok()
+    read_proc(format!("/proc/{pid}/stat")).ok()
 }
 
 /// The command name of `pid` (kept for a zombie too).
@@ -451,11 +451,11 @@ pub fn release_memory() {
     unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
 }
 
-/// A /proc file read whole, in reads of a page's size (procfs reports a
-/// size of 0, so `read_to_string` stats the file, seeks, and starts at 32
-/// bytes with a read per doubling; /proc/PID/stat or a mount table takes
-/// one read here, and one more to see the end).
-pub fn read_proc(path: &str) -> io::Result<String> {
+/// A /proc (or cgroup) file read whole, in reads of a page's size (procfs
+/// reports a size of 0, so `read_to_string` stats the file, seeks, and
+/// starts at 32 bytes with a read per doubling; /proc/PID/stat or a mount
+/// table takes one read here, and one more to see the end).
+pub fn read_proc(path: impl AsRef<std::path::Path>) -> io::Result<String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut out = Vec::new();

@@ -121,7 +121,7 @@ const INIT_STAGES: [&str; 8] = [
 
 /// Per stage of the init: nanoseconds; [`INIT_LAST`]: the clock at the end
 /// of the previous one. Only the init's own copy is ever written.
-static INIT_NS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+static INIT_NS: [AtomicU64; INIT_STAGES.len()] = [const { AtomicU64::new(0) }; INIT_STAGES.len()];
 static INIT_LAST: AtomicU64 = AtomicU64::new(0);
 
 fn monotonic_ns() -> u64 {
@@ -150,11 +150,11 @@ pub fn init_mark(stage: InitStage) {
 
 /// In the init, before Ready: the table, for the runtime's trace; None when
 /// the trace is off (nothing is sent).
-pub fn init_report() -> Option<[u8; 64]> {
+pub fn init_report() -> Option<[u8; 8 * INIT_STAGES.len()]> {
     if !enabled() {
         return None;
     }
-    let mut out = [0u8; 64];
+    let mut out = [0u8; 8 * INIT_STAGES.len()];
     for (i, slot) in INIT_NS.iter().enumerate() {
         out[i * 8..i * 8 + 8].copy_from_slice(&slot.load(Ordering::Relaxed).to_le_bytes());
     }

@@ -308,7 +308,7 @@ pub fn join_dirs<'a>(dirs: impl IntoIterator<Item = &'a PathBuf>, pid: Pid) -> R
 /// join a cpuset without it).
 fn ensure_cpuset(dir: &Path, file: &str) -> std::io::Result<String> {
     let path = dir.join(file);
-    let v = crate::sys::read_proc(&path.to_string_lossy())?;
+    let v = crate::sys::read_proc(&path)?;
     if !v.trim().is_empty() {
         return Ok(v.trim().to_string());
     }
