@@ -42,7 +42,8 @@ pub enum ToChild {
     Go(Vec<u8>),
     HooksDone,
     /// The init is in its cgroup (sent while the init already mounts);
-    /// `false` when it is not yet in every hierarchy: `CgroupDone` follows.
+    /// `false` (cgroup v1) when its directories exist but the init is not
+    /// yet in all of them: `CgroupDone` follows.
     CgroupReady(bool),
     CgroupDone,
     /// The state is saved: the container is created. An init that sees the

@@ -3,12 +3,12 @@
 //! 1. [`Plan::new`] works out from the config all that the init and the
 //!    runtime will need, before anything is made on the host;
 //! 2. [`reserve`] makes the state directory (which reserves the id), the
-//!    cgroup directories, `exec.fifo` and the console socket, each put in the
-//!    [`Undo`] guard as it is made;
+//!    cgroup directories (on v1, only recorded: see step 4), `exec.fifo` and
+//!    the console socket, each put in the [`Undo`] guard as it is made;
 //! 3. [`clone_init`] clones the init into its namespaces (with the extra
 //!    fork where there is one);
-//! 4. the id maps, the state and `Go`, then [`set_up_cgroup`] while the init
-//!    mounts its rootfs;
+//! 4. the id maps, the state and `Go`, then, while the init mounts its
+//!    rootfs, the v1 cgroup directories and [`set_up_cgroup`];
 //! 5. [`converse`] serves the init until it is Ready;
 //! 6. [`finish`] writes the state and pid files and disarms the guard.
 
@@ -136,7 +136,7 @@ fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let cfg = Config::load(opts.bundle)?;
     t.mark("config load");
     let (plan, init_args) = Plan::new(&cfg, opts, &mut t)?;
-    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir, state: mut st } = reserve(store, opts, &cfg, &plan, &mut t)?;
+    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir, state: mut st, late_dirs } = reserve(store, opts, &cfg, &plan, &mut t)?;
     // On v2 the init is born in its cgroup.
     let v2_leaf = (!opts.systemd_cgroup && crate::cgroups::is_v2()).then(|| undo.cgroup.as_ref().and_then(|c| c.dirs.first().and_then(|d| crate::cgroups::prepare_v2_leaf(d)))).flatten();
     let (pid, chan, in_cgroup) = clone_init(init_args(fifo, console_socket, notify_dir)?, &mut undo, opts.foreground, v2_leaf)?;
@@ -155,6 +155,12 @@ fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
     crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
     send(&chan, &ToChild::Go(creating.clone()))?;
     t.mark("state saved, init released");
+    if let Some(planned) = late_dirs {
+        let ucg = undo.cgroup.as_mut().expect("set by reserve");
+        crate::cgroups::create_dirs(&ucg.dirs, &planned, &mut ucg.created)?;
+        st.cgroup_created = Some(ucg.created.clone());
+        t.mark("cgroup dirs");
+    }
     set_up_cgroup(&chan, opts, &plan, &st, in_cgroup)?;
     t.mark("cgroup (join, limits)");
     crate::fault::point("create:cgroup");
@@ -392,6 +398,10 @@ struct Reserved {
     notify_dir: Option<PathBuf>,
     /// The state as saved (`creating`, no init yet).
     state: State,
+    /// On v1 (cgroupfs driver) the cgroup directories are made after the
+    /// clone, while the init works (none is needed before its cgroup
+    /// mount): those to make, already recorded in the state.
+    late_dirs: Option<Vec<PathBuf>>,
 }
 
 /// Makes what the init needs before it exists, each piece in the undo guard
@@ -412,9 +422,16 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &m
     undo.dir.as_ref().expect("set above").save(&state)?;
     t.mark("state dir");
     crate::fault::point("create:reserved");
-    crate::cgroups::create_dirs(&ucg.dirs, &planned, &mut ucg.created)?;
-    state.cgroup_created = Some(ucg.created.clone());
-    t.mark("cgroup dirs");
+    // On v2 the init is cloned into its directory, which must exist first.
+    let late = !opts.systemd_cgroup && !crate::cgroups::is_v2();
+    let late_dirs = if late {
+        Some(planned)
+    } else {
+        crate::cgroups::create_dirs(&ucg.dirs, &planned, &mut ucg.created)?;
+        state.cgroup_created = Some(ucg.created.clone());
+        t.mark("cgroup dirs");
+        None
+    };
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).ctx(|| format!("create {}", fifo_path.display()))?;
     // Read and write: the init waits for `start`'s byte on it and, should it
     // fail after that, leaves its error there for `start` to read.
@@ -429,7 +446,7 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &m
         None => None,
     };
     t.mark("exec.fifo");
-    Ok(Reserved { undo, fifo, console_socket, console_recv, notify_dir, state })
+    Ok(Reserved { undo, fifo, console_socket, console_recv, notify_dir, state, late_dirs })
 }
 
 /// The console socket: the caller's, or ours when `run` or `exec` relays a
@@ -580,10 +597,13 @@ pub(super) fn bundle_state(cfg: &Config, id: &str, resources: &oci_spec::runtime
 }
 
 /// The cgroup, while the init mounts its rootfs. On a v1 host the init
-/// is moved in by hand and released at once, and the manager is built
-/// and the resources applied while it goes on (before Ready, so always
-/// before the container's process can run). With createContainer hooks
-/// — user code in the init — the limits are applied first.
+/// is released as soon as the directories exist (its cgroup mount only
+/// binds them) and moved in by hand; the manager is built and the
+/// resources applied while it goes on (before Ready, so always before the
+/// container's process can run), and the devices hierarchy joined last:
+/// the init makes its /dev nodes meanwhile, which the device rules
+/// (deny-all first, then the allow-list) would refuse half-written. With
+/// createContainer hooks (user code in the init) all is done first.
 fn set_up_cgroup(chan: &Channel, opts: &CreateOptions, plan: &Plan, st: &State, in_cgroup: bool) -> Result<()> {
     if plan.no_cgroup {
         return send(chan, &ToChild::CgroupReady(true));
@@ -594,11 +614,11 @@ fn set_up_cgroup(chan: &Channel, opts: &CreateOptions, plan: &Plan, st: &State, 
     let resources = &plan.resources;
     let v1 = !opts.systemd_cgroup && !crate::cgroups::is_v2();
     let early_release = v1 && plan.hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
-    if v1 {
-        crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid).map_err(or_child)?;
-    }
     if early_release {
         send(chan, &ToChild::CgroupReady(false))?;
+    }
+    if v1 {
+        crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid).map_err(or_child)?;
     }
     let mut cgroup_mgr = crate::cgroups::Lazy::new(&st.cgroup_path, opts.systemd_cgroup, opts.id);
     if !v1 && !in_cgroup {

@@ -230,8 +230,9 @@ fn set_attributes(a: &InitArgs) -> Result<()> {
 /// The runtime sets up the cgroup while the init mounts; the init waits for
 /// it only when a cgroup mount or a hook needs it. The cgroup namespace is
 /// made once the init is in its cgroup, so that it is the namespace's root.
-/// `CgroupReady(false)` (v1 fast path) means the devices hierarchy is joined
-/// later, so the namespace waits for `CgroupDone`.
+/// `CgroupReady(false)` (v1 fast path) means the directories exist (enough
+/// for the v1 binds) but the init is joined to them later, so the namespace
+/// waits for `CgroupDone`.
 struct CgroupWait {
     /// 0: waiting, 1: partly joined, 2: joined.
     state: u8,
