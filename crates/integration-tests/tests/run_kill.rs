@@ -202,6 +202,31 @@ fn kill_all_reaches_every_process() {
     env.wait_status("stopped");
 }
 
+/// `delete` of a stopped container removes its cgroup with one rmdir per
+/// directory when it is empty (the common case); one that is busy, here
+/// with a sub-cgroup left in it (as `exec --cgroup` or the container itself
+/// may make), is looked into and removed with what is below it.
+#[test]
+fn delete_of_a_stopped_container_removes_sub_cgroups_left_in_it() {
+    require_root!();
+    let mut env = TestEnv::new("del-sub");
+    env.set_sh("true");
+    env.create().ok();
+    let dirs = env.cgroup_dirs(&env.id);
+    assert!(!dirs.is_empty() && dirs.iter().all(|d| d.exists()), "no cgroup: {dirs:?}");
+    env.start().ok();
+    env.wait_status("stopped");
+    // Not in the first directory only: every directory is looked at.
+    let subs: Vec<_> = dirs.iter().skip(dirs.len() / 2).map(|d| d.join("left-behind")).collect();
+    for s in &subs {
+        fs::create_dir(s).unwrap();
+    }
+    env.rt(&["delete", &env.id]).ok();
+    for d in subs.iter().chain(&dirs) {
+        assert!(!d.exists(), "delete left the cgroup {}", d.display());
+    }
+}
+
 /// `delete --force` of a container that forks without pause leaves
 /// nothing: every process of its cgroup, those forked meanwhile included.
 #[test]

@@ -467,8 +467,18 @@ impl ContainerDir {
         self.path.join(EXEC_FIFO)
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it: the usual files by
+    /// name, then the directory; only one that holds more (a notify socket,
+    /// a checkpoint's work files) is listed and emptied.
     pub fn remove(self) -> Result<()> {
+        for f in [STATE_FILE, NEXT_FILE, EXEC_FIFO] {
+            let _ = fs::remove_file(self.path.join(f));
+        }
+        match fs::remove_dir(&self.path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => {}
+        }
         match fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

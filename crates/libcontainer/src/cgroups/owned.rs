@@ -143,16 +143,22 @@ impl Owned<'_> {
             let mgr = manager(self.path, self.systemd, self.id)?;
             return mgr.remove().map_err(|e| Error::Cgroup(format!("remove {}: {e}", self.path.display())));
         }
+        // SAFETY: signal 0 only checks that the process exists.
+        let init_alive = scope.init.is_some_and(|p| unsafe { libc::kill(p.as_raw(), 0) } == 0);
+        let any_created = self.dirs.iter().any(|d| self.created_leaf(d));
+        // A container that exited (the common case) leaves its cgroups
+        // empty: one rmdir each, nothing read first. Only a busy one (a
+        // process left, a sub-cgroup) is looked into, below.
+        if !init_alive && any_created && self.rmdir_empty_leaves()? {
+            self.remove_created_ancestors();
+            return Ok(());
+        }
         let mut before = Vec::new();
-        if let Some(d) = self.dirs.iter().find(|d| self.created_leaf(d)) {
+        if let Some(d) = self.dirs.iter().find(|d| self.created_leaf(d) && d.exists()) {
             read_pids(d, &mut before);
         }
         let fds: Vec<_> = before.iter().filter_map(|p| crate::sys::pidfd_open(*p).ok()).collect();
-        // An empty cgroup whose init is gone (a container that exited, the
-        // common case) has nothing left to kill.
-        // SAFETY: signal 0 only checks that the process exists.
-        let init_alive = scope.init.is_some_and(|p| unsafe { libc::kill(p.as_raw(), 0) } == 0);
-        if !before.is_empty() || init_alive || !self.dirs.iter().any(|d| self.created_leaf(d)) {
+        if !before.is_empty() || init_alive || !any_created {
             self.signal_all(libc::SIGKILL, scope)?;
         }
         for fd in &fds {
@@ -161,12 +167,32 @@ impl Owned<'_> {
         for d in self.dirs.iter().filter(|d| self.created_leaf(d)) {
             rmdir_tree(d).map_err(|e| cg_err("remove", d, &e))?;
         }
+        self.remove_created_ancestors();
+        Ok(())
+    }
+
+    /// Removes every created leaf, as long as each is empty: false at the
+    /// first busy one (the rest are left for the slow path).
+    fn rmdir_empty_leaves(&self) -> Result<bool> {
+        for d in self.dirs.iter().filter(|d| self.created_leaf(d)) {
+            match std::fs::remove_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(false),
+                Err(e) => return Err(cg_err("remove", d, &e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The ancestors the runtime created for the container, deepest first,
+    /// each only if empty.
+    fn remove_created_ancestors(&self) {
         let mut ancestors: Vec<&PathBuf> = self.created.unwrap_or(&[]).iter().filter(|c| !self.dirs.contains(c) && below_root(c)).collect();
         ancestors.sort_by_key(|a| std::cmp::Reverse(a.components().count()));
         for a in ancestors {
             let _ = std::fs::remove_dir(a);
         }
-        Ok(())
     }
 }
 
