@@ -29,12 +29,34 @@ use crate::logging::{self, Format, Logger};
 
 /// Parses the process's arguments, after [`normalise`].
 pub fn parse() -> Result<Cli, Failure> {
-    // Not built (`Command::build` builds every subcommand: a tenth of a
-    // millisecond and a few hundred KiB on each run); clap builds the path
-    // it parses.
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    // Only the subcommand being run gets its arguments (`cli::Lazy`); with
+    // none named (`--help`, a misspelt one) all do, for clap's help and
+    // suggestions. The command is not built either (`Command::build` builds
+    // every subcommand): clap builds the path it parses.
+    crate::cli::expand_only(Some(""));
+    let sub = subcommand_name(&Cli::command(), &argv);
+    crate::cli::expand_only(sub.as_deref());
     let mut cmd = Cli::command();
-    let args = normalise(&cmd, std::env::args_os().collect());
+    let args = normalise(&cmd, argv);
     cmd.try_get_matches_from_mut(&args).and_then(|m| Cli::from_arg_matches(&m)).map_err(|error| Failure::new(error, &cmd, &args))
+}
+
+/// The name of the subcommand `args` (with the program name first) runs,
+/// found after the global options; none before the first other word.
+fn subcommand_name(root: &Command, args: &[OsString]) -> Option<String> {
+    let mut name = None;
+    let mut done = false;
+    walk(root, args.get(1..).unwrap_or_default(), |word, class| match class {
+        _ if done => {}
+        Word::Subcommand => {
+            name = word.to_str().and_then(|w| root.find_subcommand(w)).map(|c| c.get_name().to_string());
+            done = true;
+        }
+        Word::Rest => done = true,
+        _ => {}
+    });
+    name
 }
 
 /// A command line clap refused (or `--help`), with the log options that
@@ -333,14 +355,14 @@ mod tests {
             cmd.try_get_matches_from_mut(v).and_then(|m| Cli::from_arg_matches(&m))
         };
         match parse(&["ps", "id", "-f"]).expect("ps id -f").command {
-            Some(crate::cli::Command::Ps { format, ps_args, .. }) => {
-                assert_eq!(format, "table");
-                assert_eq!(ps_args, ["-f"]);
+            Some(crate::cli::Command::Ps(a)) => {
+                assert_eq!(a.format, "table");
+                assert_eq!(a.ps_args, ["-f"]);
             }
             _ => panic!("not ps"),
         }
         match parse(&["ps", "id", "--", "-ef"]).expect("ps id -- -ef").command {
-            Some(crate::cli::Command::Ps { ps_args, .. }) => assert_eq!(ps_args, ["--", "-ef"]),
+            Some(crate::cli::Command::Ps(a)) => assert_eq!(a.ps_args, ["--", "-ef"]),
             _ => panic!("not ps"),
         }
         // As runc: a flag after the id is an extra argument.
@@ -440,5 +462,23 @@ mod tests {
         let m = usage_message(&e);
         assert!(!m.contains('\n') && m.contains("<ID>") && m.contains("usage: skiff start"), "{m}");
         assert!(!m.starts_with("error"), "{m}");
+    }
+
+    #[test]
+    fn only_the_subcommand_named_gets_its_arguments() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        crate::cli::expand_only(Some(""));
+        let shell = Cli::command();
+        assert!(shell.find_subcommand("create").is_some_and(|c| c.get_arguments().next().is_none()));
+        assert_eq!(subcommand_name(&shell, &args(&["skiff", "--root", "/r", "-log", "/l", "create", "-b", "/b", "id"])).as_deref(), Some("create"));
+        assert_eq!(subcommand_name(&shell, &args(&["skiff", "--debug"])), None);
+        assert_eq!(subcommand_name(&shell, &args(&["skiff", "crate", "x"])), None);
+        crate::cli::expand_only(Some("create"));
+        let cmd = Cli::command();
+        assert!(cmd.find_subcommand("create").is_some_and(|c| c.get_arguments().any(|a| a.get_long() == Some("bundle"))));
+        assert!(cmd.find_subcommand("exec").is_some_and(|c| c.get_arguments().next().is_none()));
+        crate::cli::expand_only(None);
+        let all = Cli::command();
+        assert!(all.get_subcommands().filter(|c| c.get_name() != "features").all(|c| c.get_arguments().next().is_some()));
     }
 }

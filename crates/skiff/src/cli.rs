@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -284,105 +284,179 @@ pub struct RestoreArgs {
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a default config.json
-    Spec {
-        /// Directory to write config.json in
-        #[arg(short, long, value_name = "DIR", default_value = ".")]
-        bundle: PathBuf,
-        /// A config for a rootless container (user namespace, no cgroups)
-        #[arg(long)]
-        rootless: bool,
-    },
+    Spec(Lazy<SpecArgs>),
     /// Create a container (its process waits for `start`)
-    Create(CreateArgs),
+    Create(Lazy<CreateArgs>),
     /// Start a created container
-    Start {
-        /// Container id
-        id: String,
-    },
+    Start(Lazy<IdArg>),
     /// Print a container's state as JSON
-    State {
-        /// Container id
-        id: String,
-    },
+    State(Lazy<IdArg>),
     /// Run a new process in a created or running container
-    Exec(ExecArgs),
+    Exec(Lazy<ExecArgs>),
     /// Send a signal to a container's init (or all its processes)
-    Kill {
-        /// Signal every process in the container's cgroup
-        #[arg(short, long)]
-        all: bool,
-        /// Container id
-        id: String,
-        /// Signal name (KILL, SIGKILL) or number
-        #[arg(default_value = "SIGTERM")]
-        signal: String,
-    },
+    Kill(Lazy<KillArgs>),
     /// Delete a container
-    Delete {
-        /// Kill a running container first; succeed if it does not exist
-        #[arg(short, long)]
-        force: bool,
-        /// Container id
-        id: String,
-    },
+    Delete(Lazy<DeleteArgs>),
     /// Create and start a container
-    Run {
-        #[command(flatten)]
-        create: CreateArgs,
-        /// Detach from the container's process
-        #[arg(short, long)]
-        detach: bool,
-        /// Keep the container's state after it exits
-        #[arg(long)]
-        keep: bool,
-    },
+    Run(Lazy<RunArgs>),
     /// Checkpoint a running container with CRIU
-    Checkpoint(CheckpointArgs),
+    Checkpoint(Lazy<CheckpointArgs>),
     /// Restore a container from a previous checkpoint
-    Restore(RestoreArgs),
+    Restore(Lazy<RestoreArgs>),
     /// Print the runtime-spec features this build and host support (JSON)
     Features,
     /// Suspend every process of a container (the cgroup freezer)
-    Pause {
-        /// Container id
-        id: String,
-    },
+    Pause(Lazy<IdArg>),
     /// Resume a paused container
-    Resume {
-        /// Container id
-        id: String,
-    },
+    Resume(Lazy<IdArg>),
     /// List the processes running in a container
-    Ps {
-        /// table (the host's `ps` output for the container's processes) or json (their pids)
-        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-        format: String,
-        /// Container id
-        id: String,
-        /// Options for `ps` (default -ef); every word after the id is one
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
+    Ps(Lazy<PsArgs>),
     /// List containers
-    List {
-        /// table or json (an empty list is null)
-        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-        format: String,
-        /// Print only the ids
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    List(Lazy<ListArgs>),
     /// Change a running container's resource limits
-    Update(UpdateArgs),
+    Update(Lazy<UpdateArgs>),
     /// Print a container's statistics and OOM events as JSON lines, until it stops
-    Events {
-        /// Time between two statistics (Go duration: 5s, 1m30s, 500ms)
-        #[arg(long, value_name = "DURATION", default_value = "5s", allow_hyphen_values = true)]
-        interval: String,
-        /// Print the statistics once and exit
-        #[arg(long)]
-        stats: bool,
-        /// Container id
-        id: String,
-    },
+    Events(Lazy<EventsArgs>),
+}
+
+#[derive(Args)]
+pub struct SpecArgs {
+    /// Directory to write config.json in
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub bundle: PathBuf,
+    /// A config for a rootless container (user namespace, no cgroups)
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+#[derive(Args)]
+pub struct IdArg {
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Args)]
+pub struct KillArgs {
+    /// Signal every process in the container's cgroup
+    #[arg(short, long)]
+    pub all: bool,
+    /// Container id
+    pub id: String,
+    /// Signal name (KILL, SIGKILL) or number
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Args)]
+pub struct DeleteArgs {
+    /// Kill a running container first; succeed if it does not exist
+    #[arg(short, long)]
+    pub force: bool,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Detach from the container's process
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Args)]
+pub struct PsArgs {
+    /// table (the host's `ps` output for the container's processes) or json (their pids)
+    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+    /// Container id
+    pub id: String,
+    /// Options for `ps` (default -ef); every word after the id is one
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// table or json (an empty list is null)
+    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+    /// Print only the ids
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct EventsArgs {
+    /// Time between two statistics (Go duration: 5s, 1m30s, 500ms)
+    #[arg(long, value_name = "DURATION", default_value = "5s", allow_hyphen_values = true)]
+    pub interval: String,
+    /// Print the statistics once and exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Container id
+    pub id: String,
+}
+
+thread_local! {
+    /// Which subcommands [`Lazy`] gives their arguments: all (`None`, the
+    /// default: help, man pages, completions), or only the one named.
+    static EXPAND: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// From now on (on this thread), [`Cli::command`] gives its arguments to
+/// the subcommand `name` only (`Some("")`: to none), or to all (`None`).
+pub fn expand_only(name: Option<&str>) {
+    EXPAND.with(|e| *e.borrow_mut() = name.map(str::to_string));
+}
+
+fn expands(name: &str) -> bool {
+    EXPAND.with(|e| e.borrow().as_deref().is_none_or(|n| n == name))
+}
+
+/// A subcommand's arguments, added to its `Command` only when it is the
+/// one being parsed ([`expand_only`]). Building every subcommand's
+/// arguments, as the derived parser does, cost each command ~0.25 ms and
+/// 65 page faults (docs/benchmarks.md); the names and the one-line help of
+/// all subcommands are still there for suggestions and `--help`.
+pub struct Lazy<T>(pub T);
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        if expands(cmd.get_name()) {
+            T::augment_args(cmd)
+        } else {
+            cmd
+        }
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        if expands(cmd.get_name()) {
+            T::augment_args_for_update(cmd)
+        } else {
+            cmd
+        }
+    }
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
 }

@@ -29,7 +29,7 @@ mod logging;
 
 use std::path::{Path, PathBuf};
 
-use cli::{CheckpointArgs, Cli, Command, CreateArgs, CriuArgs, ExecArgs, RestoreArgs, UpdateArgs};
+use cli::{CheckpointArgs, Cli, Command, CreateArgs, CriuArgs, ExecArgs, ListArgs, PsArgs, RestoreArgs, RunArgs, UpdateArgs};
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
@@ -167,12 +167,12 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
     let store = Store::new(state_root(cli));
     let cache = seccomp_cache(cli, &store);
     match command {
-        Command::Spec { bundle, rootless } => {
-            let path = bundle.join("config.json");
+        Command::Spec(a) => {
+            let path = a.bundle.join("config.json");
             if path.exists() {
                 return Err(format!("file {} exists: remove it first", path.display()));
             }
-            let spec = libcontainer::spec::default_spec(*rootless);
+            let spec = libcontainer::spec::default_spec(a.rootless);
             let text = serde_json::to_string_pretty(&spec).expect("json");
             std::fs::write(&path, text + "\n").map_err(|e| format!("write {}: {}", path.display(), libcontainer::error::strerror(&e)))?;
             Ok(0)
@@ -183,24 +183,25 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             container::create(&store, &opts).map_err(|e| e.to_string())?;
             Ok(0)
         }
-        Command::Start { id } => container::start(&store, id, libcontainer::notify::host_socket().as_deref()).map(|_| 0).map_err(|e| e.to_string()),
-        Command::State { id } => {
-            let v = container::state(&store, id).map_err(|e| e.to_string())?;
+        Command::Start(a) => container::start(&store, &a.id, libcontainer::notify::host_socket().as_deref()).map(|_| 0).map_err(|e| e.to_string()),
+        Command::State(a) => {
+            let v = container::state(&store, &a.id).map_err(|e| e.to_string())?;
             outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
             Ok(0)
         }
         Command::Exec(a) => exec(a, &store, cache.as_deref()).map_err(|e| format!("exec failed: {e}")),
-        Command::Kill { all, id, signal } => {
-            let sig = parse_signal(signal)?;
-            container::kill(&store, id, sig, *all).map(|_| 0).map_err(|e| e.to_string())
+        Command::Kill(a) => {
+            let sig = parse_signal(&a.signal)?;
+            container::kill(&store, &a.id, sig, a.all).map(|_| 0).map_err(|e| e.to_string())
         }
-        Command::Delete { force, id } => match container::delete(&store, id, *force) {
+        Command::Delete(a) => match container::delete(&store, &a.id, a.force) {
             Ok(()) => Ok(0),
             // runc: deleting a missing container with --force succeeds.
-            Err(libcontainer::Error::NotExist(_)) if *force => Ok(0),
+            Err(libcontainer::Error::NotExist(_)) if a.force => Ok(0),
             Err(e) => Err(e.to_string()),
         },
-        Command::Run { create, detach, keep } => {
+        Command::Run(a) => {
+            let RunArgs { create, detach, keep } = &**a;
             if *detach && *keep {
                 return Err("--keep cannot be used with --detach".into());
             }
@@ -213,9 +214,10 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             outln!("{}", serde_json::to_string_pretty(&libcontainer::features::features(&criu_path(cli))).expect("json"));
             Ok(0)
         }
-        Command::Pause { id } => container::pause(&store, id).map(|_| 0).map_err(|e| e.to_string()),
-        Command::Resume { id } => container::resume(&store, id).map(|_| 0).map_err(|e| e.to_string()),
-        Command::Ps { format, id, ps_args } => {
+        Command::Pause(a) => container::pause(&store, &a.id).map(|_| 0).map_err(|e| e.to_string()),
+        Command::Resume(a) => container::resume(&store, &a.id).map(|_| 0).map_err(|e| e.to_string()),
+        Command::Ps(a) => {
+            let PsArgs { format, id, ps_args } = &**a;
             let pids = container::pids(&store, id).map_err(|e| e.to_string())?;
             if format == "json" {
                 if !ps_args.is_empty() {
@@ -230,8 +232,9 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
         Command::Update(a) => update(a, &store).map(|_| 0),
         Command::Checkpoint(a) => checkpoint(cli, a, &store).map(|_| 0),
         Command::Restore(a) => restore(cli, a, &store),
-        Command::Events { interval, stats, id } => events(&store, id, interval, *stats).map(|_| 0),
-        Command::List { format, quiet } => {
+        Command::Events(a) => events(&store, &a.id, &a.interval, a.stats).map(|_| 0),
+        Command::List(a) => {
+            let ListArgs { format, quiet } = &**a;
             if *quiet {
                 for id in container::list_ids(&store).map_err(|e| e.to_string())? {
                     outln!("{id}");
