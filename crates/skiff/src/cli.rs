@@ -420,9 +420,9 @@ fn expands(name: &str) -> bool {
 
 /// A subcommand's arguments, added to its `Command` only when it is the
 /// one being parsed ([`expand_only`]). Building every subcommand's
-/// arguments, as the derived parser does, cost each command ~0.25 ms and
-/// 65 page faults (docs/benchmarks.md); the names and the one-line help of
-/// all subcommands are still there for suggestions and `--help`.
+/// arguments, as the derived parser does, cost each command ~0.2 ms and
+/// 25 page faults (`state`, docs/benchmarks.md); the names and the one-line
+/// help of all subcommands are still there for suggestions and `--help`.
 pub struct Lazy<T>(pub T);
 
 impl<T> std::ops::Deref for Lazy<T> {

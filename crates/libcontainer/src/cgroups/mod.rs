@@ -94,6 +94,12 @@ pub fn is_v2() -> bool {
     *V2.get_or_init(|| matches!(nix::sys::statfs::statfs(ROOT), Ok(s) if s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC))
 }
 
+/// cgroup v1 with the cgroupfs driver: skiff makes the directories and
+/// moves processes in by hand (no CLONE_INTO_CGROUP, no systemd unit).
+pub fn v1_by_hand(systemd: bool) -> bool {
+    !systemd && !is_v2()
+}
+
 fn rel(path: &Path) -> &Path {
     path.strip_prefix("/").unwrap_or(path)
 }

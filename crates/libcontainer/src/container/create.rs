@@ -423,7 +423,7 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &m
     t.mark("state dir");
     crate::fault::point("create:reserved");
     // On v2 the init is cloned into its directory, which must exist first.
-    let late = !opts.systemd_cgroup && !crate::cgroups::is_v2();
+    let late = crate::cgroups::v1_by_hand(opts.systemd_cgroup);
     let late_dirs = if late {
         Some(planned)
     } else {
@@ -612,7 +612,7 @@ fn set_up_cgroup(chan: &Channel, opts: &CreateOptions, plan: &Plan, st: &State, 
     // A failure here may stem from the init having died: prefer its error.
     let or_child = |e: Error| chan.pending_error().map(Error::Init).unwrap_or(e);
     let resources = &plan.resources;
-    let v1 = !opts.systemd_cgroup && !crate::cgroups::is_v2();
+    let v1 = crate::cgroups::v1_by_hand(opts.systemd_cgroup);
     let early_release = v1 && plan.hooks.create_container().as_ref().is_none_or(|h| h.is_empty());
     if early_release {
         send(chan, &ToChild::CgroupReady(false))?;

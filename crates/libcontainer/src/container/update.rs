@@ -219,7 +219,7 @@ pub fn update(store: &Store, id: &str, source: UpdateSource, flags: &UpdateFlags
 /// Applies `new`; on failure writes `old` back and names the field.
 fn apply_or_restore(st: &crate::state::State, new: &LinuxResources, old: &LinuxResources, changed: &[&'static str]) -> Result<()> {
     let mut mgr = crate::cgroups::Lazy::new(&st.cgroup_path, st.systemd_cgroup, &st.id);
-    let v1 = !st.systemd_cgroup && !crate::cgroups::is_v2();
+    let v1 = crate::cgroups::v1_by_hand(st.systemd_cgroup);
     // On v1 the device rules are left alone (as runc's update does):
     // rewriting them would deny every device for a moment.
     let strip = |r: &LinuxResources| {

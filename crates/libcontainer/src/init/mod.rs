@@ -234,7 +234,7 @@ fn set_attributes(a: &InitArgs) -> Result<()> {
 /// for the v1 binds) but the init is joined to them later, so the namespace
 /// waits for `CgroupDone`.
 struct CgroupWait {
-    /// 0: waiting, 1: partly joined, 2: joined.
+    /// 0: waiting, 1: the directories exist (joined later), 2: joined.
     state: u8,
 }
 

@@ -242,7 +242,7 @@ fn join_cgroup(st: &State, pid: i32, opts: &mut rpc::Criu_opts) -> Result<()> {
         return Ok(());
     }
     let pid = Pid::from_raw(pid);
-    let v1 = !st.systemd_cgroup && !crate::cgroups::is_v2();
+    let v1 = crate::cgroups::v1_by_hand(st.systemd_cgroup);
     if v1 {
         crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid)?;
     }
