@@ -2,8 +2,10 @@
 //! (`/run/skiff` by default), holding `state.json` and the `exec.fifo` that
 //! holds a created container before `start`.
 //!
-//! - Writes are atomic (temporary file + rename), so a reader never sees a
-//!   torn `state.json` and needs no lock.
+//! - Writes are atomic (a kept file written, then exchanged with
+//!   `state.json`), so a reader never sees a torn `state.json` and never
+//!   waits on a command: it takes only a shared lock on the file it reads,
+//!   which keeps a later save from rewriting that file under it.
 //! - Commands that change a container take an exclusive `flock` on its
 //!   directory for their whole run, so concurrent commands on one id are
 //!   serialised; a command that finds the directory gone after taking the
@@ -398,16 +400,8 @@ fn lock_dir(path: &Path) -> Result<OwnedFd> {
         .map_err(|e| Error::errno(format!("open {}", path.display()), e))?;
     // SAFETY: `open` just returned this descriptor and nothing else owns it.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    loop {
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(fd);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::io(format!("lock {}", path.display()), e));
-        }
-    }
+    flock(&fd, libc::LOCK_EX).map_err(|e| Error::io(format!("lock {}", path.display()), e))?;
+    Ok(fd)
 }
 
 /// A container's state directory, locked for as long as this value lives
@@ -421,7 +415,7 @@ pub struct ContainerDir {
 impl ContainerDir {
     pub fn load(&self) -> Result<State> {
         let p = self.path.join(STATE_FILE);
-        let data = fs::read(&p).map_err(|e| {
+        let data = read_state_file(&p).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::NotExist(self.id.clone())
             } else {
@@ -445,13 +439,20 @@ impl ContainerDir {
         let path = self.path.join(STATE_FILE);
         let next = self.path.join(NEXT_FILE);
         let err = |e: std::io::Error| Error::io(format!("write {}", path.display()), e);
-        let f = match fs::OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&next) {
+        let create = || fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&next);
+        let mut f = match fs::OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&next) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&next).map_err(err)?
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create().map_err(err)?,
             Err(e) => return Err(err(e)),
         };
+        // The kept file was state.json until the last save: a reader may
+        // still be reading it. It is rewritten only under an exclusive lock
+        // (readers hold a shared one, `read_state_file`); while a reader
+        // holds it, that reader keeps the file and the save takes a new one.
+        if !flock(&f, libc::LOCK_EX | libc::LOCK_NB).map_err(err)? {
+            fs::remove_file(&next).map_err(err)?;
+            f = create().map_err(err)?;
+        }
         std::os::unix::fs::FileExt::write_all_at(&f, &data, 0).and_then(|()| f.set_len(data.len() as u64)).map_err(err)?;
         drop(f);
         replace(&next, &path, false).map_err(err)
@@ -483,6 +484,42 @@ impl ContainerDir {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("remove {}", self.path.display()), e)),
+        }
+    }
+}
+
+/// Reads `state.json` under a shared lock on the file itself, so that a save
+/// never rewrites it under the reader (`ContainerDir::save`). A file locked
+/// exclusively is one a save is rewriting after it was exchanged out since
+/// we opened it: the name is opened again, and then holds the newer state.
+fn read_state_file(p: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut tries = 0;
+    loop {
+        let mut f = fs::File::open(p)?;
+        tries += 1;
+        // Past a few tries (a writer stopped in the middle of a save), wait.
+        let nonblock = if tries < 16 { libc::LOCK_NB } else { 0 };
+        if flock(&f, libc::LOCK_SH | nonblock)? {
+            let mut data = Vec::with_capacity(1024);
+            f.read_to_end(&mut data)?;
+            return Ok(data);
+        }
+    }
+}
+
+/// flock(2) on `f`, retried on EINTR: false if `LOCK_NB` and held elsewhere.
+fn flock(f: &impl AsRawFd, op: libc::c_int) -> std::io::Result<bool> {
+    loop {
+        // SAFETY: flock on a descriptor `f` owns.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            _ => return Err(e),
         }
     }
 }
@@ -595,22 +632,36 @@ mod tests {
         }))
         .expect("a minimal state");
         c.save(&st).unwrap();
-        let path = c.path.clone();
-        // A reader that must never see a torn or missing state while the
-        // writer saves states of varying length.
-        let reader = std::thread::spawn(move || {
-            for _ in 0..2000 {
-                let data = fs::read(path.join(STATE_FILE)).expect("state.json is always there");
-                serde_json::from_slice::<State>(&data).expect("never a torn state");
-            }
-        });
-        for i in 0..300 {
+        // A reader (as `state` and `list` read, unlocked) that must never
+        // see a torn or missing state while the writer saves states of
+        // varying length.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (dir, done) = (dir.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let peeked = Store::new(&dir).peek("one").expect("state.json is always there");
+                    let mut reads = 0;
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                        peeked.load().expect("never a torn state");
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        // (Without the locks, one run in twenty saw a torn state at 300
+        // saves and one reader.)
+        for i in 0..5000 {
             st.pid = i * 7919;
             st.annotations.insert("k".into(), "v".repeat((i % 13) as usize));
             c.save(&st).unwrap();
         }
-        reader.join().unwrap();
-        assert_eq!(c.load().unwrap().pid, 299 * 7919);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+        assert_eq!(c.load().unwrap().pid, 4999 * 7919);
         let mut names: Vec<String> = fs::read_dir(&c.path).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         assert_eq!(names, [NEXT_FILE, STATE_FILE]);
