@@ -67,7 +67,7 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>
             break;
         }
     }
-    let left = init_error(&fifo);
+    let left = if queued_bytes(fd.as_fd()) != Some(0) { init_error(&fifo) } else { None };
     let _ = std::fs::remove_file(&fifo);
     drop(fd);
     if let Some(msg) = left {
@@ -103,6 +103,14 @@ fn init_died_before_exec(pidfd: std::os::fd::BorrowedFd, pid: i32) -> bool {
         }
     }
     false
+}
+
+/// How many bytes wait in the pipe behind `fd` (either end); None if the
+/// kernel would not say. Zero on every good start: no reopen to read.
+fn queued_bytes(fd: std::os::fd::BorrowedFd) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer we pass.
+    (unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) } == 0).then_some(n as usize)
 }
 
 /// What a failed init left in exec.fifo (we still hold a write end, so the
