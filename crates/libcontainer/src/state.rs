@@ -439,23 +439,24 @@ impl ContainerDir {
         let path = self.path.join(STATE_FILE);
         let next = self.path.join(NEXT_FILE);
         let err = |e: std::io::Error| Error::io(format!("write {}", path.display()), e);
-        let create = || fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&next);
-        let mut f = match fs::OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&next) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create().map_err(err)?,
-            Err(e) => return Err(err(e)),
-        };
+        let open = |new: bool| fs::OpenOptions::new().write(true).create(!new).create_new(new).mode(0o600).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&next);
+        let mut f = open(false).map_err(err)?;
         // The kept file was state.json until the last save: a reader may
         // still be reading it. It is rewritten only under an exclusive lock
         // (readers hold a shared one, `read_state_file`); while a reader
         // holds it, that reader keeps the file and the save takes a new one.
         if !flock(&f, libc::LOCK_EX | libc::LOCK_NB).map_err(err)? {
             fs::remove_file(&next).map_err(err)?;
-            f = create().map_err(err)?;
+            f = open(true).map_err(err)?;
         }
         std::os::unix::fs::FileExt::write_all_at(&f, &data, 0).and_then(|()| f.set_len(data.len() as u64)).map_err(err)?;
         drop(f);
-        replace(&next, &path, false).map_err(err)
+        // Exchanged with state.json, which is there after the first save.
+        match exchange(&next, &path) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) || e.raw_os_error() == Some(libc::EINVAL) => fs::rename(&next, &path),
+            r => r,
+        }
+        .map_err(err)
     }
 
     /// In a cloned child: closes the child's copy of the lock descriptor,
@@ -538,7 +539,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let (mut f, tmp) = create_temp(dir, &name, mode).map_err(|e| Error::io(format!("write {}", path.display()), e))?;
-    let res = f.write_all(data).and_then(|()| replace(&tmp, path, true));
+    let res = f.write_all(data).and_then(|()| replace(&tmp, path));
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io(format!("write {}", path.display()), e));
@@ -547,20 +548,26 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 }
 
 /// Puts `tmp` at `path`: exchanged with a regular file there (the old one,
-/// now at `tmp`, unlinked if `unlink_old`), else renamed over whatever is
-/// there.
-fn replace(tmp: &Path, path: &Path, unlink_old: bool) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
-        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
-        let (a, b) = (c(tmp)?, c(path)?);
-        // SAFETY: two valid C strings; RENAME_EXCHANGE swaps two existing names.
-        if unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) } == 0 {
-            return if unlink_old { fs::remove_file(tmp) } else { Ok(()) };
-        }
-        // Not supported here (or raced away): a plain rename.
+/// now at `tmp`, then unlinked), else (nothing there, or no exchange on this
+/// filesystem) renamed over whatever is there.
+fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) && exchange(tmp, path).is_ok() {
+        return fs::remove_file(tmp);
     }
     fs::rename(tmp, path)
+}
+
+/// renameat2(RENAME_EXCHANGE): swaps two existing names.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: two valid C strings.
+    if unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// A new file `.<name>.<pid>[.<n>].tmp` in `dir`; a name already taken (by
