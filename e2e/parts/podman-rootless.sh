@@ -84,7 +84,7 @@ cleanup() {
 # its own): no home, no login, 65536 subordinate uids and gids
 ensure_user() {
 	if ! id -u "$RL_USER" >/dev/null 2>&1; then
-		useradd -M -d /nonexistent -s /usr/sbin/nologin -c "skiff e2e: rootless Podman" "$RL_USER" ||
+		useradd -M -d /nonexistent -s /usr/sbin/nologin -c "skiff e2e, rootless Podman" "$RL_USER" ||
 			{ fail "useradd $RL_USER failed"; return 1; }
 	fi
 	RL_UID=$(id -u "$RL_USER") RL_GID=$(id -g "$RL_USER")
