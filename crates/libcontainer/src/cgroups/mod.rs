@@ -295,6 +295,29 @@ fn is_devices(d: &Path) -> bool {
     hierarchy_has(d, "devices")
 }
 
+/// In the init, in the runtime's user namespace: moves this process into
+/// the container's directories (devices last), as `join_v1_dirs` and
+/// `join_v1_devices` would move it from outside. A v1 `tasks` file given 0
+/// moves the calling thread (the init has one) without the kernel's
+/// process-wide lock, whose taking waits for an RCU grace period when no
+/// other move came just before: that wait, not the move, is what a join
+/// from outside costs. The cgroup2 directory of a hybrid host is joined at
+/// the clone when it can be (`born_in`); otherwise through its
+/// `cgroup.procs` (it has no `tasks`).
+pub fn join_self(dirs: &[PathBuf], born_in: bool) -> Result<()> {
+    for d in dirs.iter().filter(|d| !is_devices(d)).chain(dirs.iter().filter(|d| is_devices(d))) {
+        let file = if !hierarchy_has(d, "unified") {
+            "tasks"
+        } else if born_in {
+            continue;
+        } else {
+            "cgroup.procs"
+        };
+        std::fs::write(d.join(file), "0").map_err(|e| cg_err("join", d, &e))?;
+    }
+    Ok(())
+}
+
 /// Second half of [`join_v1_dirs`]: moves `pid` into the devices cgroup.
 pub fn join_v1_devices(dirs: &[PathBuf], pid: Pid) -> Result<()> {
     join_dirs(dirs.iter().filter(|d| is_devices(d)), pid)

@@ -136,10 +136,15 @@ fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
     let cfg = Config::load(opts.bundle)?;
     t.mark("config load");
     let (plan, init_args) = Plan::new(&cfg, opts, &mut t)?;
-    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir, state: mut st, late_dirs } = reserve(store, opts, &cfg, &plan, &mut t)?;
-    // On v2 the init is born in its cgroup.
+    let Reserved { mut undo, fifo, console_socket, console_recv, notify_dir, state: mut st, late_dirs, unified_leaf } = reserve(store, opts, &cfg, &plan, &mut t)?;
+    // On v2 the init is born in its cgroup (on a hybrid host, in its
+    // directory of the cgroup2 hierarchy when it joins the others itself).
     let v2_leaf = (!opts.systemd_cgroup && crate::cgroups::is_v2()).then(|| undo.cgroup.as_ref().and_then(|c| c.dirs.first().and_then(|d| crate::cgroups::prepare_v2_leaf(d)))).flatten();
-    let (pid, chan, in_cgroup) = clone_init(init_args(fifo, console_socket, notify_dir)?, &mut undo, opts.foreground, v2_leaf)?;
+    let mut args = init_args(fifo, console_socket, notify_dir)?;
+    if plan.init_joins {
+        args.join_cgroups = st.cgroup_dirs.clone();
+    }
+    let (pid, chan, in_cgroup) = clone_init(args, &mut undo, opts.foreground, v2_leaf.or(unified_leaf))?;
     t.mark("clone");
 
     // Id maps and cgroup before the init runs any of the container's code.
@@ -197,6 +202,8 @@ struct Plan {
     new_user: bool,
     new_pid: bool,
     oom_score_adj: Option<i32>,
+    /// The init moves itself into its v1 cgroup (`InitArgs::join_cgroups`).
+    init_joins: bool,
 }
 
 impl Plan {
@@ -262,8 +269,18 @@ impl Plan {
         } else {
             crate::cgroups::with_device_rules(linux.resources().as_ref(), &devices)
         };
-        let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, no_cgroup, resources, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj };
         let in_userns = rootfs.in_userns;
+        // Only where the init can write the host's cgroup files as the
+        // runtime does: as root, in the runtime's user namespace, before any
+        // user code (a createContainer hook) runs in it.
+        let init_joins = crate::cgroups::v1_by_hand(opts.systemd_cgroup)
+            && !cgroup_dirs.is_empty()
+            && !ns.new_user
+            && !ns.unshare_after_join()
+            && !in_userns
+            && create_container_hooks.is_empty()
+            && nix::unistd::geteuid().is_root();
+        let plan = Plan { terminal, listener, hooks, cgroup_path, cgroup_dirs, no_cgroup, resources, host_mounts, new_user: ns.new_user, new_pid: ns.new_pid, oom_score_adj: exec.oom_score_adj, init_joins };
         let mut rootfs = rootfs;
         let init_args = move |fifo, console_socket, notify_dir: Option<PathBuf>| {
             if let Some(dir) = notify_dir {
@@ -284,6 +301,8 @@ impl Plan {
             new_cgroupns,
             ns,
             release_while_waiting,
+            join_cgroups: Vec::new(),
+            born_in_cgroup: false,
         })
         };
         Ok((plan, init_args))
@@ -402,6 +421,9 @@ struct Reserved {
     /// clone, while the init works (none is needed before its cgroup
     /// mount): those to make, already recorded in the state.
     late_dirs: Option<Vec<PathBuf>>,
+    /// When the init joins its v1 cgroup itself: its directory in the
+    /// hybrid host's cgroup2 hierarchy, made before the clone, to be born in.
+    unified_leaf: Option<OwnedFd>,
 }
 
 /// Makes what the init needs before it exists, each piece in the undo guard
@@ -424,8 +446,14 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &m
     crate::fault::point("create:reserved");
     // On v2 the init is cloned into its directory, which must exist first.
     let late = crate::cgroups::v1_by_hand(opts.systemd_cgroup);
+    let mut unified_leaf = None;
     let late_dirs = if late {
-        Some(planned)
+        let (early, late): (Vec<PathBuf>, Vec<PathBuf>) = planned.into_iter().partition(|d| plan.init_joins && crate::cgroups::hierarchy_has(d, "unified"));
+        if let Some(leaf) = plan.init_joins.then(|| ucg.dirs.iter().find(|d| crate::cgroups::hierarchy_has(d, "unified"))).flatten() {
+            crate::cgroups::create_dirs(std::slice::from_ref(leaf), &early, &mut ucg.created)?;
+            unified_leaf = open_fd(leaf, OFlag::O_PATH | OFlag::O_DIRECTORY).ok();
+        }
+        Some(late)
     } else {
         crate::cgroups::create_dirs(&ucg.dirs, &planned, &mut ucg.created)?;
         state.cgroup_created = Some(ucg.created.clone());
@@ -446,7 +474,7 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &m
         None => None,
     };
     t.mark("exec.fifo");
-    Ok(Reserved { undo, fifo, console_socket, console_recv, notify_dir, state, late_dirs })
+    Ok(Reserved { undo, fifo, console_socket, console_recv, notify_dir, state, late_dirs, unified_leaf })
 }
 
 /// The console socket: the caller's, or ours when `run` or `exec` relays a
@@ -471,7 +499,7 @@ pub(super) fn console_socket(path: Option<&Path>, terminal: bool) -> Result<(Opt
 /// forked the real init, where it must — with the runtime's end of the
 /// channel and whether the init was born in its cgroup. The init's pidfd
 /// goes into the undo guard.
-fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool, cgroup: Option<OwnedFd>) -> Result<(Pid, Channel, bool)> {
+fn clone_init(mut args: InitArgs, undo: &mut Undo, foreground: bool, cgroup: Option<OwnedFd>) -> Result<(Pid, Channel, bool)> {
     let (parent_chan, child_chan) = channel::pair()?;
     // The clone. The cgroup namespace is unshared by the init once it is in
     // its cgroup, so that the namespace's root is the container's cgroup.
@@ -491,6 +519,7 @@ fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool, cgroup: Option<
     crate::exec_guard::record_runtime_binary();
     let flags = flags.bits() as u32 as u64;
     let mut in_cgroup = cgroup.is_some();
+    args.born_in_cgroup = in_cgroup;
     let forked = match cgroup.as_ref().map(|fd| sys::clone_process_into(flags, Some(fd.as_fd()))) {
         Some(Ok(f)) => f,
         other => {
@@ -498,6 +527,7 @@ fn clone_init(args: InitArgs, undo: &mut Undo, foreground: bool, cgroup: Option<
                 tracing::debug!("clone into the cgroup: {e}; the init is moved there after the clone");
             }
             in_cgroup = false;
+            args.born_in_cgroup = false;
             sys::clone_process(flags).ctx(|| "clone the container init".into())?
         }
     };
@@ -617,7 +647,7 @@ fn set_up_cgroup(chan: &Channel, opts: &CreateOptions, plan: &Plan, st: &State, 
     if early_release {
         send(chan, &ToChild::CgroupReady(false))?;
     }
-    if v1 {
+    if v1 && !plan.init_joins {
         crate::cgroups::join_v1_dirs(&st.cgroup_dirs, pid).map_err(or_child)?;
     }
     let mut cgroup_mgr = crate::cgroups::Lazy::new(&st.cgroup_path, opts.systemd_cgroup, opts.id);
@@ -625,7 +655,7 @@ fn set_up_cgroup(chan: &Channel, opts: &CreateOptions, plan: &Plan, st: &State, 
         crate::cgroups::join(cgroup_mgr.get()?, pid, &st.cgroup_path).map_err(or_child)?;
     }
     crate::cgroups::apply(&mut cgroup_mgr, Some(resources), &st.cgroup_path, &st.cgroup_dirs).map_err(or_child)?;
-    if v1 {
+    if v1 && !plan.init_joins {
         crate::cgroups::join_v1_devices(&st.cgroup_dirs, pid).map_err(or_child)?;
     }
     if early_release {

@@ -41,6 +41,12 @@ pub struct ExecArgs {
     /// The pid namespace is among `join` (a rootless runtime cannot enter
     /// it for us): fork once into it; the child goes on.
     pub fork: bool,
+    /// cgroup v1 as root: the cgroup directories this process moves itself
+    /// into before it joins the namespaces (`cgroups::join_self`, as the
+    /// init does); empty when the runtime moves it or it was born there.
+    pub join_cgroups: Vec<PathBuf>,
+    /// The clone put it in its cgroup2 directory (CLONE_INTO_CGROUP).
+    pub born_in_cgroup: bool,
 }
 
 /// Runs the exec'd process's set-up and never returns.
@@ -61,6 +67,9 @@ fn setup(a: &ExecArgs, chan: &Channel) -> Result<Never> {
         m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
     }
     process::set_non_dumpable();
+    // In the runtime's mount namespace still, where the host's cgroup
+    // hierarchies are.
+    crate::cgroups::join_self(&a.join_cgroups, a.born_in_cgroup)?;
     if !a.join.is_empty() {
         nix::sched::setns(a.init.as_fd(), a.join).ctx(|| "join the container's namespaces".into())?;
     }

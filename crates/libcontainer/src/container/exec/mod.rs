@@ -233,7 +233,12 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
     let pid_guard = if plan.enter_pid { Some(crate::namespaces::ChildrenNsGuard::enter_pid_of(init.as_fd())?) } else { None };
     crate::exec_guard::record_runtime_binary();
     let flags = if opts.detach { libc::CLONE_PARENT as u64 } else { 0 };
-    let args = ExecArgs { process: plan.args, init, join: plan.join, chroot: plan.chroot, fork: plan.fork_in_pid };
+    // On v1, as root, the process moves itself into the container's v1
+    // cgroups (no grace-period wait, `cgroups::join_self`), born in the
+    // cgroup2 one of a hybrid host when it can be.
+    let self_join = !crate::cgroups::is_v2() && !plan.fork_in_pid && nix::unistd::geteuid().is_root();
+    let join_cgroups = if self_join { plan.cgroup_dirs.clone() } else { Vec::new() };
+    let mut args = ExecArgs { process: plan.args, init, join: plan.join, chroot: plan.chroot, fork: plan.fork_in_pid, join_cgroups, born_in_cgroup: false };
     if plan.fork_in_pid && !opts.detach {
         // The process will be our grandchild: become its reaper, to wait for it.
         // SAFETY: plain integer arguments.
@@ -242,13 +247,16 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
     // On v2 the process is born in the container's cgroup where it can be.
     let into = match plan.cgroup_dirs.as_slice() {
         [d] if crate::cgroups::is_v2() => open_dir(d),
+        dirs if self_join => dirs.iter().find(|d| crate::cgroups::hierarchy_has(d, "unified")).and_then(|d| open_dir(d)),
         _ => None,
     };
-    let mut joined = into.is_some();
+    let mut joined = into.is_some() || self_join;
+    args.born_in_cgroup = into.is_some();
     let forked = match into.as_ref().map(|fd| sys::clone_process_into(flags, Some(fd.as_fd()))) {
         Some(Ok(f)) => f,
         _ => {
-            joined = false;
+            joined = self_join;
+            args.born_in_cgroup = false;
             sys::clone_process(flags).ctx(|| "clone the exec process".into())?
         }
     };
