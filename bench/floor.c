@@ -190,14 +190,33 @@ static void cgroup_create(const char *cg)
 	}
 }
 
-static void cgroup_join(const char *cg, pid_t pid)
+/* The calling process joins the cgroup itself: "0" into each v1 hierarchy's
+ * `tasks` (a thread moving itself skips the kernel's process-wide lock, whose
+ * taking waits for an RCU grace period after an idle moment); the cgroup2
+ * hierarchy is joined at the clone (CLONE_INTO_CGROUP, `born_in`) or, failing
+ * that, through its cgroup.procs.  As skiff does; a runtime that writes the
+ * init's pid from outside (runc, crun) waits for that grace period. */
+static void cgroup_join_self(const char *cg, int born_in)
 {
-	char p[512], s[32];
-	pathf(s, sizeof s, "%d", pid);
+	char p[512];
 	for (int i = 0; i < nh; i++) {
-		pathf(p, sizeof p, "%s%s/cgroup.procs", H[i].mnt, cg);
-		write_file(p, s);
+		if (H[i].v2 && born_in)
+			continue;
+		pathf(p, sizeof p, "%s%s/%s", H[i].mnt, cg, H[i].v2 ? "cgroup.procs" : "tasks");
+		write_file(p, "0");
 	}
+}
+
+/* an O_PATH fd of the container's cgroup2 directory, or -1 */
+static int cgroup2_fd(const char *cg)
+{
+	char p[512];
+	for (int i = 0; i < nh; i++)
+		if (H[i].v2) {
+			pathf(p, sizeof p, "%s%s", H[i].mnt, cg);
+			return open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
+	return -1;
 }
 
 /* The runtime's cgroup removal (delete / the end of run): rmdir everywhere,
@@ -414,12 +433,25 @@ static void finalize_process(void)
 static char *const default_args[] = {"/bin/true", NULL};
 static char *const env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", NULL};
 
-static pid_t clone_ns(unsigned long flags)
+/* *born_in: the child was cloned into cgroup2 directory `cgfd` */
+static pid_t clone_ns(unsigned long flags, int cgfd, int *born_in)
 {
 	struct clone_args ca;
 	memset(&ca, 0, sizeof ca);
 	ca.flags = flags;
 	ca.exit_signal = SIGCHLD;
+	*born_in = 0;
+	if (cgfd >= 0) {
+		ca.flags |= CLONE_INTO_CGROUP;
+		ca.cgroup = (unsigned)cgfd;
+		long r = syscall(SYS_clone3, &ca, sizeof ca);
+		if (r >= 0) {
+			*born_in = 1;
+			return (pid_t)r;
+		}
+		ca.flags = flags;
+		ca.cgroup = 0;
+	}
 	long r = syscall(SYS_clone3, &ca, sizeof ca);
 	if (r < 0 && errno == ENOSYS)
 		r = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
@@ -428,14 +460,15 @@ static pid_t clone_ns(unsigned long flags)
 	return (pid_t)r;
 }
 
-/* The container's init: wait for the parent's cgroup join, set up, then
+/* The container's init: wait for the parent, join the cgroup, set up, then
  * (create) report ready and block on the fifo, or (run) exec right away. */
-static void child(int go, int ready, const char *rootfs, const char *cg, const char *fifo, char *const *args)
+static void child(int go, int ready, const char *rootfs, const char *cg, int born_in, const char *fifo, char *const *args)
 {
 	char c;
 	if (read(go, &c, 1) != 1)
 		_exit(121);
 	close(go);
+	cgroup_join_self(cg, born_in);
 	int fifofd = -1;
 	if (fifo) {
 		/* held as O_PATH across pivot_root, reopened through /proc/self/fd */
@@ -483,15 +516,17 @@ static int cmd_run_or_create(const char *statedir, const char *cg, const char *r
 	cgroup_create(cg);
 	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0)
 		die("pipe");
-	pid_t pid = clone_ns(NS_FLAGS);
+	int born_in, cgfd = cgroup2_fd(cg);
+	pid_t pid = clone_ns(NS_FLAGS, cgfd, &born_in);
 	if (pid == 0) {
 		close(go[1]);
 		close(ready[0]);
-		child(go[0], ready[1], rootfs, cg, statedir ? fifo : NULL, args);
+		child(go[0], ready[1], rootfs, cg, born_in, statedir ? fifo : NULL, args);
 	}
+	if (cgfd >= 0)
+		close(cgfd);
 	close(go[0]);
 	close(ready[1]);
-	cgroup_join(cg, pid);
 	if (write(go[1], "g", 1) != 1)
 		die("sync");
 	close(go[1]);
@@ -597,9 +632,10 @@ static int cmd_exec(const char *statedir, char *const *args)
 	int fds[5];
 	read_state(statedir, &s);
 	find_hierarchies();
-	/* join the container's cgroups first (the paths are the host's); the
-	 * exec'd process inherits them */
-	cgroup_join(s.cg, getpid());
+	/* join the container's v1 cgroups first (the paths are the host's); the
+	 * exec'd process inherits them, and is born in the cgroup2 one */
+	int born_in, cgfd = cgroup2_fd(s.cg);
+	cgroup_join_self(s.cg, cgfd >= 0);
 	for (int i = 0; i < 5; i++) {
 		pathf(p, sizeof p, "/proc/%d/ns/%s", s.pid, ns[i]);
 		if ((fds[i] = open(p, O_RDONLY | O_CLOEXEC)) < 0)
@@ -610,9 +646,9 @@ static int cmd_exec(const char *statedir, char *const *args)
 			die(ns[i]);
 		close(fds[i]);
 	}
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork");
+	pid_t pid = clone_ns(0, cgfd, &born_in);
+	if (cgfd >= 0 && !born_in)
+		dief("%s", "clone into the cgroup2 directory failed");
 	if (pid == 0) {
 		if (chdir("/") < 0)
 			die("chdir /");
