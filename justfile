@@ -135,6 +135,12 @@ bench: release floor
     SKIFF="${SKIFF:-{{skiff_release}}}" FLOOR="${FLOOR:-{{floor_bin}}}" RUNS="${RUNS:-100}" ROUNDS="${ROUNDS:-4}" \
       ORDERS="${ORDERS:-forward reverse}" scripts/bench.sh
 
+# What a cgroup v1 join costs after an idle moment: from outside (runc's way) vs by the process itself (skiff's)
+bench-cgroup-join:
+    mkdir -p target/bench
+    cc -O2 -Wall -Wextra -o target/bench/cgroup-join bench/cgroup-join.c
+    target/bench/cgroup-join outside 20 && target/bench/cgroup-join self 20
+
 # Trace a container's life in the release binary and write crates/skiff/link-order.txt
 link-order: release
     scripts/link-order.sh {{skiff_release}}
