@@ -579,8 +579,10 @@ fn concurrent_commands_on_one_id() {
     let id = env.id.clone();
     for round in 0..2 {
         env.create().ok();
-        let cmds = (0..20)
-            .map(|i| match (i + round) % 5 {
+        let kinds: Vec<usize> = (0..20).map(|i| (i + round) % 5).collect();
+        let cmds = kinds
+            .iter()
+            .map(|k| match k {
                 0 => env.command(&["start", &id]),
                 1 => env.command(&["state", &id]),
                 2 => env.command(&["exec", &id, "true"]),
@@ -588,8 +590,7 @@ fn concurrent_commands_on_one_id() {
                 _ => env.command(&["delete", &id]),
             })
             .collect();
-        let kinds: Vec<usize> = (0..20).map(|i| (i + round) % 5).collect();
-        for (o, kind) in all_at_once(cmds, &env.dir.join("io"), Duration::from_secs(60)).iter().zip(kinds) {
+        for (o, &kind) in all_at_once(cmds, &env.dir.join("io"), Duration::from_secs(60)).iter().zip(&kinds) {
             // An exec that got in before a `kill KILL` took the pid
             // namespace down reports its process's death, as runc does:
             // 128+9 and nothing to say.

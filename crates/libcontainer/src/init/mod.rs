@@ -249,7 +249,10 @@ struct CgroupWait {
 
 impl CgroupWait {
     fn wait(&mut self, a: &InitArgs, chan: &Channel, complete_needed: bool) -> Result<()> {
-        let unshare_cgroupns = || -> Result<()> {
+        // In the cgroup (by itself, when the runtime left that to it), then
+        // the namespace rooted there.
+        let enter_cgroup = || -> Result<()> {
+            crate::cgroups::join_self(&a.join_cgroups, a.born_in_cgroup)?;
             if a.new_cgroupns {
                 nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx(|| "create the cgroup namespace".into())?;
             }
@@ -262,8 +265,7 @@ impl CgroupWait {
                 m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
             };
             if self.state == 2 {
-                crate::cgroups::join_self(&a.join_cgroups, a.born_in_cgroup)?;
-                unshare_cgroupns()?;
+                enter_cgroup()?;
             }
         }
         if self.state == 1 && complete_needed {
@@ -271,8 +273,7 @@ impl CgroupWait {
                 ToChild::CgroupDone => {}
                 m => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
             }
-            crate::cgroups::join_self(&a.join_cgroups, a.born_in_cgroup)?;
-            unshare_cgroupns()?;
+            enter_cgroup()?;
             self.state = 2;
         }
         Ok(())
