@@ -136,16 +136,24 @@ fn root_readonly() {
 fn default_and_configured_devices() {
     require_root!();
     let mut env = TestEnv::new("mnt-devices");
+    // Nodes get their exact mode (whatever the umask) and owner, also in a
+    // directory of their own, made for them.
     env.config["linux"]["devices"] = json!([{
         "path": "/dev/itzero", "type": "c", "major": 1, "minor": 5,
         "fileMode": 0o640, "uid": 0, "gid": 0
+    }, {
+        "path": "/dev/sub/owned", "type": "c", "major": 1, "minor": 3,
+        "fileMode": 0o1602, "uid": 1234, "gid": 5678
+    }, {
+        "path": "/dev/sub/mine", "type": "c", "major": 1, "minor": 7,
+        "fileMode": 0o666, "gid": 42
     }]);
     env.config["linux"]["resources"]["devices"] = json!([
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"}
     ]);
     let out = env.run_sh_ok(
-        "for d in null zero full random urandom tty itzero; do echo $d $(stat -c '%F %t %T %a' /dev/$d); done; \
+        "for d in null zero full random urandom tty itzero sub/owned sub/mine; do echo $d $(stat -c '%F %t %T %a %u:%g' /dev/$d); done; \
          head -c 4 /dev/itzero | od -An -tx1; echo x > /dev/null && echo null-ok",
     );
     let want = [
@@ -156,6 +164,8 @@ fn default_and_configured_devices() {
         ("urandom", "1 9"),
         ("tty", "5 0"),
         ("itzero", "1 5"),
+        ("sub/owned", "1 3"),
+        ("sub/mine", "1 7"),
     ];
     for (name, majmin) in want {
         let line = out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or("");
@@ -165,9 +175,40 @@ fn default_and_configured_devices() {
         );
     }
     let it = out.lines().find(|l| l.starts_with("itzero ")).unwrap();
-    assert!(it.ends_with(" 640"), "fileMode not applied: {it}");
+    assert!(it.ends_with(" 640 0:0"), "fileMode not applied: {it}");
+    let null = out.lines().find(|l| l.starts_with("null ")).unwrap();
+    assert!(null.ends_with(" 666 0:0"), "a default device's mode or owner: {null}");
+    let owned = out.lines().find(|l| l.starts_with("sub/owned ")).unwrap();
+    assert!(owned.ends_with(" 1602 1234:5678"), "fileMode, uid or gid not applied: {owned}");
+    let mine = out.lines().find(|l| l.starts_with("sub/mine ")).unwrap();
+    assert!(mine.ends_with(" 666 0:42"), "gid without uid not applied: {mine}");
     assert!(out.contains(" 00 00 00 00"), "reading the configured device failed:\n{out}");
     assert!(out.contains("null-ok"));
+}
+
+/// Without a /dev mount the image's own /dev gets the nodes: what it
+/// already has under a device's name (a file, a symlink) is replaced, and
+/// in a set-group-ID /dev a node still gets the configured group.
+#[test]
+fn devices_replace_the_images_files_in_its_own_dev() {
+    require_root!();
+    let mut env = TestEnv::new("mnt-devices-image");
+    env.config["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/dev");
+    env.config["root"]["readonly"] = json!(false);
+    let dev = env.rootfs.join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    std::fs::write(dev.join("zero"), "a file of the image\n").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", dev.join("full")).unwrap();
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    std::fs::set_permissions(&dev, std::fs::Permissions::from_mode(0o2755)).unwrap();
+    std::os::unix::fs::chown(&dev, Some(0), Some(77)).unwrap();
+    env.config["linux"]["devices"] = json!([{"path": "/dev/grp", "type": "c", "major": 1, "minor": 5, "fileMode": 0o644, "gid": 0}]);
+    let out = env.run_sh_ok("for d in zero full null grp; do echo $d $(stat -c '%F %t %T %a %u:%g' /dev/$d); done");
+    for (name, want) in [("zero", "character special file 1 5 666 0:0"), ("full", "character special file 1 7 666 0:0"), ("null", "character special file 1 3 666 0:0"), ("grp", "character special file 1 5 644 0:0")] {
+        let line = out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or("");
+        assert_eq!(line, format!("{name} {want}"), "/dev/{name}\n{out}");
+    }
+    assert!(env.rootfs.join("etc/hostname").symlink_metadata().map_or(true, |m| !m.file_type().is_char_device()), "a node was made through the image's symlink");
 }
 
 #[test]

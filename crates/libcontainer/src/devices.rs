@@ -61,40 +61,79 @@ pub fn plan(linux: &Linux) -> Result<Vec<Device>> {
 }
 
 pub fn create_all(root: &Root, devices: &[Device], in_userns: bool) -> Result<()> {
+    if in_userns {
+        for d in devices {
+            bind_host_node(root, d).ctx(|| format!("create device {}", d.path.display()))?;
+        }
+        return Ok(());
+    }
+    // One umask of 0 around all the nodes, so that mknod gives each its
+    // exact mode (not a chmod per node).
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let r = make_nodes(root, devices);
+    nix::sys::stat::umask(old);
+    r
+}
+
+/// The directory a run of devices shares (opened once for all of them) and
+/// the owner a node made in it gets without a chown.
+struct Parent {
+    path: PathBuf,
+    fd: std::os::fd::OwnedFd,
+    owner: (u32, u32),
+}
+
+fn make_nodes(root: &Root, devices: &[Device]) -> Result<()> {
+    let (euid, egid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    let mut parent: Option<Parent> = None;
     for d in devices {
-        create(root, d, in_userns).ctx(|| format!("create device {}", d.path.display()))?;
+        let dir = d.path.parent().unwrap_or(Path::new("/"));
+        if parent.as_ref().is_none_or(|p| p.path != dir) {
+            let fd = root.mkdir_all(dir, false, 0o755).ctx(|| format!("create device {}", d.path.display()))?;
+            // A set-group-ID directory gives its group to what is made in it.
+            let st = nix::sys::stat::fstat(fd.as_raw_fd()).ctx(|| format!("create device {}", d.path.display()))?;
+            let gid = if st.st_mode & libc::S_ISGID != 0 { st.st_gid } else { egid };
+            parent = Some(Parent { path: dir.to_path_buf(), fd, owner: (euid, gid) });
+        }
+        let p = parent.as_ref().expect("set above");
+        make_node(p, d).ctx(|| format!("create device {}", d.path.display()))?;
     }
     Ok(())
 }
 
-fn create(root: &Root, d: &Device, in_userns: bool) -> std::io::Result<()> {
-    let parent = d.path.parent().unwrap_or(Path::new("/"));
+fn make_node(parent: &Parent, d: &Device) -> std::io::Result<()> {
+    let dir = parent.fd.as_raw_fd();
     let name = CString::new(d.path.file_name().unwrap_or_default().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    let dir = root.mkdir_all(parent, false, 0o755)?;
-    if in_userns {
-        // mknod is not permitted: bind the host's node over an empty file.
-        let t = root.mkdir_all(&d.path, true, 0o644)?;
-        let p = fd_path(t.as_raw_fd());
-        return mount(Some(&d.path), p.as_c_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| std::io::Error::from_raw_os_error(e as i32));
-    }
-    // A node (or file) the image already has is replaced.
-    // SAFETY: valid dirfd and C string.
-    unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
     let dev = libc::makedev(d.major as u32, d.minor as u32);
     // SAFETY: valid dirfd and C string; mknodat never follows a symlink.
-    if unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), d.kind | d.mode, dev) } < 0 {
-        return Err(std::io::Error::last_os_error());
+    let mknod = || unsafe { libc::mknodat(dir, name.as_ptr(), d.kind | d.mode, dev) };
+    if mknod() < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+        // A node (or file, or symlink) the image already has is replaced.
+        // SAFETY: valid dirfd and C string.
+        unsafe { libc::unlinkat(dir, name.as_ptr(), 0) };
+        if mknod() < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
     }
-    // The umask applied to mknod: set the exact mode and owner.
-    // SAFETY: valid dirfd and C string.
-    if unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), d.mode, 0) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: valid dirfd and C string; AT_SYMLINK_NOFOLLOW.
-    if unsafe { libc::fchownat(dir.as_raw_fd(), name.as_ptr(), d.uid, d.gid, libc::AT_SYMLINK_NOFOLLOW) } < 0 {
-        return Err(std::io::Error::last_os_error());
+    if (d.uid, d.gid) != parent.owner {
+        // SAFETY: valid dirfd and C string; AT_SYMLINK_NOFOLLOW.
+        if unsafe { libc::fchownat(dir, name.as_ptr(), d.uid, d.gid, libc::AT_SYMLINK_NOFOLLOW) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
     }
     Ok(())
+}
+
+/// In a user namespace mknod is not permitted: the host's node is bound
+/// over an empty file.
+fn bind_host_node(root: &Root, d: &Device) -> std::io::Result<()> {
+    let t = root.mkdir_all(&d.path, true, 0o644)?;
+    let p = fd_path(t.as_raw_fd());
+    mount(Some(&d.path), p.as_c_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| std::io::Error::from_raw_os_error(e as i32))
 }
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/core and, with a devpts mount,

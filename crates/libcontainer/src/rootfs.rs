@@ -243,6 +243,17 @@ fn do_mount(src: Option<&str>, target: &OwnedFd, fstype: Option<&str>, flags: Ms
     mount(src, t.as_c_str(), fstype, flags, data)
 }
 
+/// `flags` with the locked flags of the mount at `fd` added ([`locked_flags`]);
+/// when `flags` has all three already, there is nothing to look up.
+fn with_locked_flags(fd: &OwnedFd, flags: MsFlags) -> MsFlags {
+    let all = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if flags.contains(all) {
+        flags
+    } else {
+        flags | locked_flags(fd)
+    }
+}
+
 /// Mount flags that must survive a bind remount (the kernel refuses to
 /// clear "locked" flags inside a user namespace).
 fn locked_flags(fd: &OwnedFd) -> MsFlags {
@@ -454,7 +465,7 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
     let data = opts.data.join(",");
     let data = if data.is_empty() { None } else { Some(data.as_str()) };
 
-    let target = if bind {
+    if bind {
         let src = m.source().as_ref().ok_or_else(|| Error::config("mounts.source", format!("bind mount on {} has no source", dest.display())))?;
         let src = if src.is_absolute() { src.clone() } else { plan.bundle.join(src) };
         let is_dir = match tree {
@@ -470,6 +481,11 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
             do_mount(Some(src.to_str().unwrap_or_default()), &target, None, MsFlags::MS_BIND | rec, None).ctx(|| format!("bind {}", src.display()))?;
         }
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let userns_rec_ro = plan.in_userns && rec.contains(MsFlags::MS_REC) && opts.flags.contains(MsFlags::MS_RDONLY);
+        if extra.is_empty() && !userns_rec_ro {
+            return mount_attributes(root, dest, &opts, None);
+        }
+        // The remounts act on the new mount: resolve the destination again.
         let target = root.resolve(dest).ctx(|| "reopen mount point".into())?;
         if !extra.is_empty() {
             let fl = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
@@ -478,7 +494,7 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
                 do_mount(None, &target, None, fl | locked_flags(&target), data).map_err(|_| Error::errno("remount the bind mount", e))?;
             }
         }
-        if plan.in_userns && rec.contains(MsFlags::MS_REC) && opts.flags.contains(MsFlags::MS_RDONLY) {
+        if userns_rec_ro {
             // The read-only remount covers the top mount only: in a user
             // namespace the submounts of a read-only rbind (the host's cgroup
             // hierarchies under a bound /sys, CVE-2023-25809) are made
@@ -487,7 +503,7 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
             crate::sys::mount_setattr(target.as_raw_fd(), &CString::default(), (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32, libc::MOUNT_ATTR_RDONLY, 0, 0, 0)
                 .ctx(|| format!("make {} read-only below", dest.display()))?;
         }
-        target
+        mount_attributes(root, dest, &opts, Some(target))
     } else {
         let target = root.mkdir_all(dest, false, 0o755).ctx(|| "create mount point".into())?;
         check_proc_destination(plan, dest, &target, typ, false, false)?;
@@ -507,7 +523,20 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
                 }
             }
         }
-        root.resolve(dest).ctx(|| "reopen mount point".into())?
+        mount_attributes(root, dest, &opts, None)
+    }
+}
+
+/// A mount's propagation and recursive attributes, set on the new mount
+/// (`target`, or `dest` resolved again: the descriptor from before the
+/// mount names what is under it). Nothing to set: nothing opened.
+fn mount_attributes(root: &Root, dest: &Path, opts: &MountOptions, target: Option<OwnedFd>) -> Result<()> {
+    if opts.propagation.is_empty() && opts.rec_set == 0 && opts.rec_clr == 0 {
+        return Ok(());
+    }
+    let target = match target {
+        Some(t) => t,
+        None => root.resolve(dest).ctx(|| "reopen mount point".into())?,
     };
     for p in &opts.propagation {
         do_mount(None, &target, None, *p, None).ctx(|| "set mount propagation".into())?;
@@ -617,7 +646,7 @@ fn mount_cgroup(root: &Root, plan: &RootfsPlan, dest: &Path, target: &OwnedFd, f
             if ro {
                 // The remount acts on the new mount: resolve the destination again.
                 let t = root.resolve(dest).ctx(|| "reopen cgroup mount".into())?;
-                do_mount(None, &t, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base | locked_flags(&t), None).ctx(|| "remount cgroup read-only".into())?;
+                do_mount(None, &t, None, with_locked_flags(&t, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base), None).ctx(|| "remount cgroup read-only".into())?;
             }
         }
         return Ok(());
@@ -633,15 +662,20 @@ fn mount_cgroup(root: &Root, plan: &RootfsPlan, dest: &Path, target: &OwnedFd, f
         Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
     };
     for (name, dir) in plan.cgroup_dirs.iter().filter(|(n, _)| !n.is_empty()) {
-        if !dir.exists() {
-            continue;
-        }
         let sub = dest.join(name);
         nix::sys::stat::mkdirat(Some(tmpfs.as_raw_fd()), name.as_str(), Mode::from_bits_truncate(0o755)).ctx(|| format!("create {}", sub.display()))?;
-        do_mount(dir.to_str(), &open_sub(name)?, None, MsFlags::MS_BIND | MsFlags::MS_REC, None).ctx(|| format!("bind {}", dir.display()))?;
+        match do_mount(dir.to_str(), &open_sub(name)?, None, MsFlags::MS_BIND | MsFlags::MS_REC, None) {
+            // A hierarchy without the container's directory has no entry
+            // (the bind's target is a descriptor: ENOENT is the source).
+            Err(nix::errno::Errno::ENOENT) => {
+                nix::unistd::unlinkat(Some(tmpfs.as_raw_fd()), name.as_str(), nix::unistd::UnlinkatFlags::RemoveDir).ctx(|| format!("remove {}", sub.display()))?;
+                continue;
+            }
+            r => r.ctx(|| format!("bind {}", dir.display()))?,
+        }
         // Opened again: the bind mount, not the directory under it.
         let t = open_sub(name)?;
-        do_mount(None, &t, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | locked_flags(&t) | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }, None)
+        do_mount(None, &t, None, with_locked_flags(&t, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }), None)
             .ctx(|| format!("remount {}", sub.display()))?;
         // cpu,cpuacct is also reachable as cpu and cpuacct.
         if name.contains(',') {

@@ -119,20 +119,6 @@ impl Root {
     fn create_from(&self, comps: &[&OsStr], k: usize, dir: &mut OwnedFd, last_is_file: bool, mode: u32) -> io::Result<Created> {
         for i in k..comps.len() {
             let c = comps[i];
-            // Is the missing component a dangling symlink? Then create its
-            // target instead, resolved inside the root.
-            if let Ok(st) = fstatat(Some(dir.as_raw_fd()), c, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
-                if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
-                    let target = PathBuf::from(nix::fcntl::readlinkat(Some(dir.as_raw_fd()), c).map_err(io_err)?);
-                    let parent: PathBuf = comps[..i].iter().collect();
-                    let mut next = if target.is_absolute() { PathBuf::from("/") } else { Path::new("/").join(&parent) };
-                    next.push(target);
-                    for rest in &comps[i + 1..] {
-                        next.push(rest);
-                    }
-                    return Ok(Created::Symlink(next));
-                }
-            }
             let last = i + 1 == comps.len();
             let name = CString::new(c.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
             let r = if last && last_is_file {
@@ -154,6 +140,12 @@ impl Root {
                 if e.raw_os_error() != Some(libc::EEXIST) {
                     return Err(e);
                 }
+                // Something is there already (neither call follows a
+                // symlink): a dangling symlink, whose target is created
+                // instead, resolved inside the root; or what raced in.
+                if let Some(next) = dangling_target(dir, comps, i)? {
+                    return Ok(Created::Symlink(next));
+                }
             }
             // Looked up again in the root: what was made (or raced in) is
             // resolved like any other path.
@@ -166,6 +158,25 @@ impl Root {
 enum Created {
     Done,
     Symlink(PathBuf),
+}
+
+/// When `comps[i]` (in `dir`, the descriptor of `comps[..i]`) is a symlink:
+/// the path to create instead, its target taken inside the root, with the
+/// components after it.
+fn dangling_target(dir: &OwnedFd, comps: &[&OsStr], i: usize) -> io::Result<Option<PathBuf>> {
+    let c = comps[i];
+    match fstatat(Some(dir.as_raw_fd()), c, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {}
+        _ => return Ok(None),
+    }
+    let target = PathBuf::from(nix::fcntl::readlinkat(Some(dir.as_raw_fd()), c).map_err(io_err)?);
+    let parent: PathBuf = comps[..i].iter().collect();
+    let mut next = if target.is_absolute() { PathBuf::from("/") } else { Path::new("/").join(&parent) };
+    next.push(target);
+    for rest in &comps[i + 1..] {
+        next.push(rest);
+    }
+    Ok(Some(next))
 }
 
 #[cfg(test)]

@@ -215,9 +215,14 @@ pub fn precheck(dirs: &[PathBuf], missing: &[PathBuf]) -> Result<Vec<(i32, u64)>
 /// The directories [`create_dirs`] will make for `dirs` (missing ancestors
 /// included), top-down.
 pub fn missing_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    // The hierarchies' mount points exist (they were read from mountinfo):
+    // the cgroup root and, on a v1 or hybrid host, each directory in it.
+    let root = Path::new(ROOT);
+    let v1 = !is_v2();
+    let mount_point = |a: &Path| a == root || (v1 && a.parent() == Some(root));
     let mut out = Vec::new();
     for d in dirs {
-        let mut missing: Vec<PathBuf> = d.ancestors().take_while(|a| !a.exists()).map(Path::to_path_buf).collect();
+        let mut missing: Vec<PathBuf> = d.ancestors().take_while(|a| !mount_point(a) && !a.exists()).map(Path::to_path_buf).collect();
         missing.reverse();
         out.extend(missing);
     }
