@@ -35,9 +35,14 @@ pub fn parse() -> Result<Cli, Failure> {
     // suggestions. The command is not built either (`Command::build` builds
     // every subcommand): clap builds the path it parses.
     crate::cli::expand_only(Some(""));
-    let sub = subcommand_name(&Cli::command(), &argv);
-    crate::cli::expand_only(sub.as_deref());
-    let mut cmd = Cli::command();
+    let bare = Cli::command();
+    let mut cmd = match subcommand_name(&bare, &argv) {
+        Some(sub) => crate::cli::expand(bare, &sub),
+        None => {
+            crate::cli::expand_only(None);
+            Cli::command()
+        }
+    };
     let args = normalise(&cmd, argv);
     cmd.try_get_matches_from_mut(&args).and_then(|m| Cli::from_arg_matches(&m)).map_err(|error| Failure::new(error, &cmd, &args))
 }
@@ -477,6 +482,20 @@ mod tests {
         let cmd = Cli::command();
         assert!(cmd.find_subcommand("create").is_some_and(|c| c.get_arguments().any(|a| a.get_long() == Some("bundle"))));
         assert!(cmd.find_subcommand("exec").is_some_and(|c| c.get_arguments().next().is_none()));
+        // What `parse` does: the shell, then the one subcommand's arguments
+        // added to it, the same as building it with them.
+        let names = |c: &clap::Command, sub: &str| c.find_subcommand(sub).map(|s| s.get_arguments().map(|a| a.get_id().to_string()).collect::<Vec<_>>()).unwrap();
+        for sub in ["create", "exec", "delete", "state", "run", "update", "checkpoint", "restore", "spec"] {
+            crate::cli::expand_only(Some(""));
+            let expanded = crate::cli::expand(Cli::command(), sub);
+            crate::cli::expand_only(Some(sub));
+            let built = Cli::command();
+            assert!(!names(&expanded, sub).is_empty(), "{sub}: no arguments added");
+            assert_eq!(names(&expanded, sub), names(&built, sub), "{sub}");
+            let help = |c: &clap::Command| c.find_subcommand(sub).map(|s| (s.get_about().map(|a| a.to_string()), s.get_long_about().map(|a| a.to_string()))).unwrap();
+            assert_eq!(help(&expanded), help(&built), "{sub}: its help text");
+            assert!(expanded.get_subcommands().filter(|c| c.get_name() != sub).all(|c| c.get_arguments().next().is_none()), "{sub}: others expanded too");
+        }
         crate::cli::expand_only(None);
         let all = Cli::command();
         assert!(all.get_subcommands().filter(|c| c.get_name() != "features").all(|c| c.get_arguments().next().is_some()));

@@ -418,6 +418,26 @@ fn expands(name: &str) -> bool {
     EXPAND.with(|e| e.borrow().as_deref().is_none_or(|n| n == name))
 }
 
+thread_local! {
+    /// What [`Lazy`] left out, by subcommand: its arguments, for [`expand`].
+    static DEFERRED: std::cell::RefCell<Vec<(String, fn(clap::Command) -> clap::Command)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `cmd` (built by [`Cli::command`] with `expand_only(Some(""))`) with the
+/// arguments of its subcommand `name` added: the tree is not built twice.
+/// The subcommand keeps its help text: an argument struct's own doc comment
+/// (which `augment_args` sets) is the variant's in the derived order.
+pub fn expand(cmd: clap::Command, name: &str) -> clap::Command {
+    match DEFERRED.with(|d| d.borrow().iter().find(|(n, _)| n == name).map(|(_, f)| *f)) {
+        Some(add) => cmd.mut_subcommand(name, |s| {
+            let (about, long) = (s.get_about().cloned(), s.get_long_about().cloned());
+            let keep = |t: Option<clap::builder::StyledStr>| t.map_or(clap::builder::Resettable::Reset, clap::builder::Resettable::Value);
+            add(s).about(keep(about)).long_about(keep(long))
+        }),
+        None => cmd,
+    }
+}
+
 /// A subcommand's arguments, added to its `Command` only when it is the
 /// one being parsed ([`expand_only`]). Building every subcommand's
 /// arguments, as the derived parser does, cost each command ~0.2 ms and
@@ -446,6 +466,12 @@ impl<T: Args> Args for Lazy<T> {
         if expands(cmd.get_name()) {
             T::augment_args(cmd)
         } else {
+            DEFERRED.with(|d| {
+                let mut d = d.borrow_mut();
+                if !d.iter().any(|(n, _)| n == cmd.get_name()) {
+                    d.push((cmd.get_name().to_string(), T::augment_args));
+                }
+            });
             cmd
         }
     }
