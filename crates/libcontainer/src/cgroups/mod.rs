@@ -438,6 +438,12 @@ fn below_root(d: &Path) -> bool {
     d.strip_prefix(ROOT).is_ok_and(|r| r.components().all(|c| matches!(c, Component::Normal(_))) && r.components().count() >= min)
 }
 
+/// The directory of `dirs` in a hybrid host's cgroup2 hierarchy
+/// (`/sys/fs/cgroup/unified/...`), if there is one.
+pub fn unified_dir(dirs: &[PathBuf]) -> Option<&PathBuf> {
+    dirs.iter().find(|d| hierarchy_has(d, "unified"))
+}
+
 /// Whether `dir` is in a v1 hierarchy (its directory under /sys/fs/cgroup,
 /// e.g. `cpu,cpuacct`) that has controller `ctrl` (or is named `ctrl`).
 pub fn hierarchy_has(dir: &Path, ctrl: &str) -> bool {

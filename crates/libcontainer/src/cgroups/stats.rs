@@ -215,7 +215,7 @@ impl<'a> Dirs<'a> {
         if self.v2 {
             return self.dirs.first().map(PathBuf::as_path);
         }
-        self.dirs.iter().find(|d| d.starts_with(Path::new(ROOT).join("unified"))).map(PathBuf::as_path)
+        super::unified_dir(self.dirs).map(PathBuf::as_path)
     }
 }
 

@@ -449,7 +449,7 @@ fn reserve(store: &Store, opts: &CreateOptions, cfg: &Config, plan: &Plan, t: &m
     let mut unified_leaf = None;
     let late_dirs = if late {
         let (early, late): (Vec<PathBuf>, Vec<PathBuf>) = planned.into_iter().partition(|d| plan.init_joins && crate::cgroups::hierarchy_has(d, "unified"));
-        if let Some(leaf) = plan.init_joins.then(|| ucg.dirs.iter().find(|d| crate::cgroups::hierarchy_has(d, "unified"))).flatten() {
+        if let Some(leaf) = plan.init_joins.then(|| crate::cgroups::unified_dir(&ucg.dirs)).flatten() {
             crate::cgroups::create_dirs(std::slice::from_ref(leaf), &early, &mut ucg.created)?;
             unified_leaf = open_fd(leaf, OFlag::O_PATH | OFlag::O_DIRECTORY).ok();
         }

@@ -247,7 +247,7 @@ fn spawn(st: &State, base: &ExecBase, plan: Plan, init: OwnedFd, opts: &ExecOpti
     // On v2 the process is born in the container's cgroup where it can be.
     let into = match plan.cgroup_dirs.as_slice() {
         [d] if crate::cgroups::is_v2() => open_dir(d),
-        dirs if self_join => dirs.iter().find(|d| crate::cgroups::hierarchy_has(d, "unified")).and_then(|d| open_dir(d)),
+        dirs if self_join => crate::cgroups::unified_dir(dirs).and_then(|d| open_dir(d)),
         _ => None,
     };
     let mut joined = into.is_some() || self_join;
