@@ -208,15 +208,10 @@ s_checkpoint() {
 	return $rc
 }
 
-# Whatever cr_scenario left, gone, so that a failure in it fails only itself.
+# Whatever cr_scenario left, gone, so that a failure in it fails only itself
+# (`task delete --force` kills a running task and waits for it).
 cr_cleanup() {
-	local id
-	for id in "$ID_CR" "$ID_CR2"; do
-		[ -n "$(status_of "$id")" ] || continue
-		ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1
-		wait_for 10 sh -c "[ \"\$(ctr --address $SOCK --namespace $NS task ls | awk '\$1 == \"$id\" { print \$3 }')\" != RUNNING ]"
-		ctr_ task delete --force "$id" >/dev/null 2>&1
-	done
+	ctr_ task delete --force "$ID_CR" "$ID_CR2" >/dev/null 2>&1
 	ctr_ containers delete "$ID_CR" "$ID_CR2" >/dev/null 2>&1
 	ctr_ images rm "e2e-cr:$E2E_TAG" >/dev/null 2>&1
 	return 0
