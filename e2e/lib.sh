@@ -20,6 +20,11 @@ chmod 711 "$E2E_TMP" "$PART_DIR"
 # every client call goes through this: bounded in time, killed hard after it
 t() { timeout -k 5 "$E2E_TIMEOUT" "$@"; }
 
+# The checkpoint scenarios' workload: a count in /tmp/n, ten a second. Each
+# count is written beside it and renamed over it, so that a reader never
+# catches the file between truncation and write (and reads it empty).
+COUNTER_SH='i=0; while :; do i=$((i+1)); echo $i >/tmp/n.new; mv /tmp/n.new /tmp/n; sleep 0.1; done'
+
 # ---------------------------------------------------------------- results --
 
 _detail=

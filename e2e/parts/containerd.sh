@@ -195,9 +195,9 @@ cr_count() { ctr_ task exec --exec-id "cr$RANDOM" "$1" cat /tmp/n 2>/dev/null; }
 # --work-path`), then a checkpoint image (`containers checkpoint --task --rw`)
 # restored into a new container (`containers restore --live --rw`: the shim's
 # `restore --detach ... -no-subreaper`), which counts on from where it was.
-# The rw layer goes with the image: the shell may hold /tmp/n open at the
-# moment of the dump, and CRIU restores an open file only if it exists in the
-# new container's rootfs (without --rw it does not). The shell holds
+# The rw layer goes with the image: the shell may hold its count file open
+# at the moment of the dump, and CRIU restores an open file only if it exists
+# in the new container's rootfs (without --rw it does not). The shell holds
 # /tmp/held open throughout, so that this is tested every time, not by
 # chance. CRIU works in the VM only (just e2e-checkpoint).
 s_checkpoint() {
@@ -219,7 +219,7 @@ cr_cleanup() {
 
 cr_scenario() {
 	local out a b
-	out=$(ctr_ run -d "${RUN_FLAGS[@]}" "$IMAGE" "$ID_CR" sh -c 'exec 3>/tmp/held; i=0; while :; do i=$((i+1)); echo $i >/tmp/n; sleep 0.1; done' 2>&1) ||
+	out=$(ctr_ run -d "${RUN_FLAGS[@]}" "$IMAGE" "$ID_CR" sh -c "exec 3>/tmp/held; $COUNTER_SH" 2>&1) ||
 		{ show "$out"; fail "run -d: $out"; return 1; }
 	wait_for 30 sh -c "[ \"\$(ctr --address $SOCK --namespace $NS task exec --exec-id w\$\$ $ID_CR cat /tmp/n 2>/dev/null)\" -ge 20 ]" || { fail "the counter did not count"; return 1; }
 	out=$(ctr_ task checkpoint --image-path "$D/cr-img" --work-path "$D/cr-work" "$ID_CR" 2>&1) || { show "$out"; fail "task checkpoint: $out"; return 1; }

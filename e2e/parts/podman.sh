@@ -93,7 +93,7 @@ s_port() {
 s_checkpoint() {
 	criu check >/dev/null 2>&1 || { skip "criu check fails on this kernel (runs in the VM: just e2e-checkpoint)"; return 0; }
 	local out id a b
-	out=$(pm_run -d "$IMAGE" sh -c 'i=0; while :; do i=$((i+1)); echo $i >/tmp/n; sleep 0.1; done' 2>&1) || { show "$out"; fail "run -d: $out"; return 1; }
+	out=$(pm_run -d "$IMAGE" sh -c "$COUNTER_SH" 2>&1) || { show "$out"; fail "run -d: $out"; return 1; }
 	id=$(printf '%s' "$out" | tail -n1)
 	wait_for 30 sh -c "[ \"\$(podman --root $D/root --runroot $D/runroot --storage-driver overlay exec $id cat /tmp/n 2>/dev/null)\" -ge 20 ]"
 	a=$(pm exec "$id" cat /tmp/n 2>/dev/null)
