@@ -55,6 +55,38 @@ fn upstream_deny_by_default_profile_no_new_privileges_and_hook() {
     run_upstream_profile(true, true);
 }
 
+/// With no_new_privs the final capability sets go in before the filter, as
+/// runc and crun set them: a deny-by-default profile that allows neither
+/// capget nor capset still starts the container, with the sets it asks for
+/// (a non-root user, so that what the process ends up with after execve is
+/// its ambient set, which only the runtime's capability change gives it).
+#[test]
+fn no_new_privileges_capabilities_set_before_the_filter() {
+    require_root!();
+    let mut env = TestEnv::new("seccomp-caps-first");
+    let mut s = upstream_seccomp();
+    for rule in s["syscalls"].as_array_mut().unwrap() {
+        rule["names"].as_array_mut().unwrap().retain(|n| n != "capget" && n != "capset");
+    }
+    assert!(!names_of_rules(&s).iter().any(|n| n == "capset" || n == "capget"));
+    env.config["linux"]["seccomp"] = s;
+    env.config["process"]["noNewPrivileges"] = json!(true);
+    env.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let kill = json!(["CAP_KILL"]);
+    env.config["process"]["capabilities"] = json!({"bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": kill, "permitted": kill, "inheritable": kill, "ambient": kill});
+    env.set_sh("grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status");
+    let out = env.run(&[]);
+    out.ok();
+    // CAP_KILL is bit 5, CAP_CHOWN bit 0.
+    for want in ["CapPrm:\t0000000000000020", "CapEff:\t0000000000000020", "CapBnd:\t0000000000000021", "CapAmb:\t0000000000000020"] {
+        assert!(out.stdout.contains(want), "no {want:?}: {}", out.describe());
+    }
+}
+
+fn names_of_rules(s: &Value) -> Vec<String> {
+    s["syscalls"].as_array().unwrap().iter().flat_map(|r| r["names"].as_array().unwrap()).filter_map(|n| n.as_str().map(str::to_string)).collect()
+}
+
 /// A notify rule on openat, no_new_privs false: the listener fd must reach
 /// the agent before the init makes any call the rule traps (it used to read
 /// /proc/self/setgroups first and hang `create` forever).

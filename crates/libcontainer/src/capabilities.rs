@@ -83,34 +83,69 @@ impl CapPlan {
     /// Makes every permitted capability effective again after a uid change
     /// (which clears the effective set), until [`CapPlan::apply`].
     pub fn raise_effective(&self) -> Result<()> {
-        let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
-        caps::set(None, CapSet::Effective, &held).map_err(|e| Error::Init(format!("set effective capabilities: {e}")))
+        let (_, permitted, inheritable) = capget().map_err(|e| Error::Init(format!("read capabilities: {e}")))?;
+        capset(permitted, permitted, inheritable).map_err(|e| Error::Init(format!("set effective capabilities: {e}")))
     }
 
-    /// Sets inheritable, effective, permitted and ambient, after the user
-    /// change and [`CapPlan::raise_effective`].
+    /// Sets inheritable, effective and permitted (one `capset`, as the
+    /// kernel checks each new set against the current ones) and raises the
+    /// ambient set, after the user change and [`CapPlan::raise_effective`].
     pub fn apply(&self) -> Result<()> {
-        let set = |s: CapSet, v: &CapsHashSet, name: &str| caps::set(None, s, v).map_err(|e| Error::Init(format!("set {name} capabilities: {e}")));
         if !self.effective.is_subset(&self.permitted) {
             return Err(Error::Init("process.capabilities: effective capabilities must also be permitted".into()));
         }
-        // Effective is still the full permitted set ([`CapPlan::raise_effective`]
-        // ran after the user change): set inheritable, then narrow effective
-        // before permitted, since the kernel keeps effective a subset of
-        // permitted.
-        set(CapSet::Inheritable, &self.inheritable, "inheritable")?;
-        set(CapSet::Effective, &self.effective, "effective")?;
-        set(CapSet::Permitted, &self.permitted, "permitted")?;
-        if !self.ambient.is_empty() {
-            for cap in &self.ambient {
-                // Ambient needs the capability in permitted and inheritable; runc skips others.
-                if self.permitted.contains(cap) && self.inheritable.contains(cap) {
-                    caps::raise(None, CapSet::Ambient, *cap).map_err(|e| Error::Init(format!("raise ambient {cap}: {e}")))?;
-                }
+        let mask = |v: &CapsHashSet| v.iter().fold(0u64, |m, c| m | c.bitmask());
+        capset(mask(&self.effective), mask(&self.permitted), mask(&self.inheritable)).map_err(|e| Error::Init(format!("set capabilities: {e}")))?;
+        for cap in &self.ambient {
+            // Ambient needs the capability in permitted and inheritable; runc skips others.
+            if self.permitted.contains(cap) && self.inheritable.contains(cap) {
+                caps::raise(None, CapSet::Ambient, *cap).map_err(|e| Error::Init(format!("raise ambient {cap}: {e}")))?;
             }
         }
         Ok(())
     }
+}
+
+/// The header and the two data words of capget(2)/capset(2), version 3
+/// (64-bit sets).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_V3: u32 = 0x2008_0522;
+
+/// This thread's (effective, permitted, inheritable) sets as bit masks.
+fn capget() -> std::io::Result<(u64, u64, u64)> {
+    let mut h = CapHeader { version: CAP_V3, pid: 0 };
+    let mut d = [CapData::default(); 2];
+    // SAFETY: a version-3 header and the two data words it asks for.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let join = |lo: u32, hi: u32| u64::from(lo) | u64::from(hi) << 32;
+    Ok((join(d[0].effective, d[1].effective), join(d[0].permitted, d[1].permitted), join(d[0].inheritable, d[1].inheritable)))
+}
+
+/// Sets this thread's effective, permitted and inheritable sets at once.
+fn capset(effective: u64, permitted: u64, inheritable: u64) -> std::io::Result<()> {
+    let mut h = CapHeader { version: CAP_V3, pid: 0 };
+    let word = |i: u32| CapData { effective: (effective >> i) as u32, permitted: (permitted >> i) as u32, inheritable: (inheritable >> i) as u32 };
+    let d = [word(0), word(32)];
+    // SAFETY: a version-3 header and the two data words it reads.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -118,5 +153,15 @@ mod tests {
     #[test]
     fn bisection_finds_what_probing_every_capability_finds() {
         assert_eq!(super::kernel_supported(), caps::runtime::thread_all_supported());
+    }
+
+    #[test]
+    fn capget_reads_what_the_caps_crate_reads_and_capset_keeps_it() {
+        let mask = |s: caps::CapSet| caps::read(None, s).unwrap().iter().fold(0u64, |m, c| m | c.bitmask());
+        let want = (mask(caps::CapSet::Effective), mask(caps::CapSet::Permitted), mask(caps::CapSet::Inheritable));
+        assert_eq!(super::capget().unwrap(), want);
+        // Setting the sets the thread already has is always allowed.
+        super::capset(want.0, want.1, want.2).unwrap();
+        assert_eq!(super::capget().unwrap(), want);
     }
 }

@@ -19,11 +19,13 @@
 //!    past stdio and `--preserve-fds` made close-on-exec: all of the
 //!    runtime's own work is done before the container's seccomp filter is
 //!    loaded, so a deny-by-default profile sees none of it;
-//! 8. with a seccomp listener, the filter and its fd to the runtime right
-//!    away (a notify rule may trap anything after it); report Ready and
-//!    block on exec.fifo until `start`;
-//! 9. no_new_privs and the filter, the final capability sets,
-//!    startContainer hooks (under the filter, as with runc), execve.
+//! 8. no_new_privs and the final capability sets (after the filter instead
+//!    when it needs CAP_SYS_ADMIN to load: no no_new_privs); with a seccomp
+//!    listener, the filter and its fd to the runtime right away (a notify
+//!    rule may trap anything after it); report Ready and block on
+//!    exec.fifo until `start`;
+//! 9. the filter, startContainer hooks (under the filter, as with runc),
+//!    execve.
 //!
 //! Any failure before Ready is sent to the runtime as an Error message; a
 //! later one is left in exec.fifo, where `start` reads it.

@@ -8,10 +8,11 @@
 //!    breakout check on it), the executable found and opened, and every
 //!    descriptor but the kept ones closed: all of the runtime's own work,
 //!    before the container's seccomp filter exists;
-//! 2. [`launch`]: with a seccomp listener the filter and its fd to the
-//!    runtime, Ready, the caller's wait (the init's `start`), no_new_privs
-//!    and the filter, the final capability sets, the caller's last step
-//!    (the init's startContainer hooks), execve.
+//! 2. [`launch`]: no_new_privs and the final capability sets (unless a
+//!    filter without no_new_privs needs CAP_SYS_ADMIN to load: then they
+//!    come after it), with a seccomp listener the filter and its fd to the
+//!    runtime, Ready, the caller's wait (the init's `start`), the filter,
+//!    the caller's last step (the init's startContainer hooks), execve.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -160,8 +161,8 @@ fn finalize_process(a: &ProcessArgs, setgroups_allowed: bool) -> Result<CString>
         Ok(_) | Err(nix::errno::Errno::ENOENT) => return Err(breakout()),
         Err(e) => return Err(cwd_err(e)),
     }
-    // Capabilities are kept (effective) until the filter is in: without
-    // no_new_privs, loading it needs CAP_SYS_ADMIN.
+    // Capabilities are kept (effective) until [`launch`] sets the final
+    // ones: without no_new_privs, loading a filter needs CAP_SYS_ADMIN.
     a.caps.raise_effective()?;
     a.exec.find_executable()
 }
@@ -170,12 +171,21 @@ fn finalize_process(a: &ProcessArgs, setgroups_allowed: bool) -> Result<CString>
 /// Ready (the init blocks there until `start`); `last` right before execve,
 /// under the filter (the init's startContainer hooks).
 pub fn launch(a: &ProcessArgs, chan: &Channel, program: crate::exec_guard::Prepared, env: Vec<CString>, wait: impl FnOnce() -> Result<()>, last: impl FnOnce() -> Result<()>) -> Result<Never> {
+    // The final capability sets go in before the filter, as runc and crun
+    // set them, whenever the filter does not need CAP_SYS_ADMIN to load
+    // (with no_new_privs, or without a filter): then the profile need not
+    // allow capget and capset, and `start` does not wait for them.
+    set_no_new_privs(a)?;
+    let caps_first = a.exec.no_new_privileges || a.seccomp.is_none();
+    if caps_first {
+        a.caps.apply()?;
+    }
     // With a seccomp listener, the filter goes in now and its fd straight to
     // the runtime (for the agent), before any other system call that a
     // notify rule could trap.
     let mut filter_loaded = false;
     if let Some(f) = a.seccomp.as_ref().filter(|f| f.needs_listener) {
-        let fd = load_filter(a, f)?.ok_or_else(|| Error::Seccomp("the kernel returned no listener fd".into()))?;
+        let fd = load_filter(f)?.ok_or_else(|| Error::Seccomp("the kernel returned no listener fd".into()))?;
         chan.send_fd_to_parent(fd.as_fd())?;
         drop(fd);
         filter_loaded = true;
@@ -188,24 +198,24 @@ pub fn launch(a: &ProcessArgs, chan: &Channel, program: crate::exec_guard::Prepa
     if let Some(cpus) = &a.cpu_affinity {
         crate::sys::set_affinity(0, cpus).map_err(|e| Error::io("process.execCPUAffinity.final", e))?;
     }
-    // The filter, as late as it can be: only the capability change, the
-    // caller's last step and execve run under it.
-    match a.seccomp.as_ref().filter(|_| !filter_loaded) {
-        Some(f) => drop(load_filter(a, f)?),
-        None if a.seccomp.is_none() => set_no_new_privs(a)?,
-        None => {}
+    // The filter, as late as it can be: only the caller's last step and
+    // execve run under it (and the capability change, when it needed the
+    // capabilities to load).
+    if let Some(f) = a.seccomp.as_ref().filter(|_| !filter_loaded) {
+        drop(load_filter(f)?);
     }
-    a.caps.apply()?;
+    if !caps_first {
+        a.caps.apply()?;
+    }
     last()?;
     // The executable, checked not to be the runtime's own binary, executed
     // through the very descriptor that was checked (docs/security.md).
     Err(program.exec(&env))
 }
 
-/// Loads the container's seccomp filter (with no_new_privs first when the
-/// process asks for it); returns the listener fd of a notify filter.
-fn load_filter(a: &ProcessArgs, f: &crate::seccomp::Filter) -> Result<Option<OwnedFd>> {
-    set_no_new_privs(a)?;
+/// Loads the container's seccomp filter (no_new_privs is set by then when
+/// the process asks for it); returns the listener fd of a notify filter.
+fn load_filter(f: &crate::seccomp::Filter) -> Result<Option<OwnedFd>> {
     crate::seccomp::load(f).map_err(|e| Error::Seccomp(e.to_string()))
 }
 
