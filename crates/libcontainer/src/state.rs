@@ -170,25 +170,34 @@ pub struct ExecBase {
 impl State {
     /// The status, derived from the live process and the fifo.
     pub fn status(&self, dir: &Path) -> Status {
+        self.status_and_fifo(dir).0
+    }
+
+    /// [`State::status`], and for a created container the write end of
+    /// its exec.fifo that the check opened (what `start` writes to), when
+    /// it could open it. A pidfd opened before this call refers to the
+    /// init if the status is not `Stopped` (the process was checked after).
+    pub fn status_and_fifo(&self, dir: &Path) -> (Status, Option<OwnedFd>) {
         if let Some(c) = &self.creating {
-            return if c.alive() { Status::Creating } else { Status::Stopped };
+            return (if c.alive() { Status::Creating } else { Status::Stopped }, None);
         }
         if self.pid <= 0 {
-            return Status::Stopped;
+            return (Status::Stopped, None);
         }
         match crate::sys::proc_start_time(self.pid) {
             Some((start, st)) if start == self.init_start_time && st != 'Z' && st != 'X' => {}
-            _ => return Status::Stopped,
+            _ => return (Status::Stopped, None),
         }
         if crate::cgroups::is_frozen(self.member_dirs()) {
-            return Status::Paused;
+            return (Status::Paused, None);
         }
         // The fifo stays when `start` dies between the release and its
         // removal: once the init has exec'd it no longer holds it open.
-        if fifo_has_reader(&dir.join(EXEC_FIFO)) {
-            Status::Created
-        } else {
-            Status::Running
+        match fifo_writer(&dir.join(EXEC_FIFO)) {
+            Ok(fd) => (Status::Created, Some(fd)),
+            Err(nix::errno::Errno::ENXIO) | Err(nix::errno::Errno::ENOENT) => (Status::Running, None),
+            // Another error (a rootless caller's EACCES): the fifo is there.
+            Err(_) => (Status::Created, None),
         }
     }
 
@@ -236,20 +245,13 @@ impl State {
     }
 }
 
-/// Whether the init still holds `exec.fifo` (it does until it execs the
-/// container's process): a non-blocking open for writing finds a reader,
-/// and writes nothing.
-fn fifo_has_reader(fifo: &Path) -> bool {
-    match nix::fcntl::open(fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
-        Ok(fd) => {
-            // SAFETY: `open` just returned this descriptor; it is closed here.
-            drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-            true
-        }
-        Err(nix::errno::Errno::ENXIO) | Err(nix::errno::Errno::ENOENT) => false,
-        // Another error (a rootless caller's EACCES): the fifo is there.
-        Err(_) => true,
-    }
+/// A write end of `exec.fifo`, opened non-blocking (nothing is written):
+/// ENXIO when no reader holds it, i.e. the init no longer does (it holds it
+/// until it execs the container's process).
+fn fifo_writer(fifo: &Path) -> nix::Result<OwnedFd> {
+    let fd = nix::fcntl::open(fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: `open` just returned this descriptor and nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 /// The state as `state` and `list --format json` print it: runc's keys in

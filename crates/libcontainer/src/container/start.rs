@@ -6,6 +6,8 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
+use nix::unistd::Pid;
+
 use super::{init_pidfd, open_fd};
 use crate::error::{Context, Error, Result};
 use crate::state::{ContainerDir, State, Status, Store};
@@ -33,28 +35,31 @@ pub fn start(store: &Store, id: &str, notify: Option<&Path>) -> Result<()> {
 /// The release itself. Returns the notify listener (bound before the
 /// release, so no message is lost) for the caller to wait on.
 pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>, t: &mut crate::trace::Stages) -> Result<Option<crate::notify::Listener>> {
-    match st.status(&dir.path) {
+    // Opened before the status check, which then proves it is the init's
+    // (and before the release, so that an init dying right away is seen).
+    let pidfd = if st.pid > 0 { sys::pidfd_open(Pid::from_raw(st.pid)).ok() } else { None };
+    let (status, writer) = st.status_and_fifo(&dir.path);
+    match status {
         Status::Created => {}
         Status::Stopped => return Err(Error::BadState("cannot start a container that has stopped".into())),
         Status::Running => return Err(Error::BadState("cannot start an already running container".into())),
         s => return Err(Error::BadState(format!("cannot start a container in the {s} state"))),
     }
     let fifo = dir.fifo_path();
-    let fd = match nix::fcntl::open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(nix::errno::Errno::ENXIO) => return Err(Error::BadState("cannot start a container that has stopped".into())),
-        Err(e) => return Err(Error::errno(format!("open {}", fifo.display()), e)),
+    let fd = match writer {
+        Some(fd) => fd,
+        None => open_writer(&fifo)?,
     };
-    // SAFETY: `open` just returned this descriptor.
-    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let listener = match notify {
         Some(host) => crate::notify::Listener::bind(&dir.path, host)?,
         None => None,
     };
-    // Opened before the release, so that an init dying right away is seen.
-    let pidfd = init_pidfd(st);
     nix::unistd::write(&fd, b"0").ctx(|| "release the container init".into())?;
     crate::fault::point("start:released");
+    // The container is running from here on (runc removes the fifo once
+    // its read returns); removed while the init execs rather than after.
+    // A message the init leaves is read through our descriptor.
+    let _ = std::fs::remove_file(&fifo);
     // The init holds the fifo (close-on-exec) until it execs the container
     // process: when our write end reports POLLERR (no reader left), the
     // process has started — or the init failed, in which case its error is
@@ -67,8 +72,7 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>
             break;
         }
     }
-    let left = if queued_bytes(fd.as_fd()) != Some(0) { init_error(&fifo) } else { None };
-    let _ = std::fs::remove_file(&fifo);
+    let left = if queued_bytes(fd.as_fd()) != Some(0) { init_error(fd.as_fd()) } else { None };
     drop(fd);
     if let Some(msg) = left {
         return Err(Error::Init(msg));
@@ -86,6 +90,17 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>
     }
     t.total();
     Ok(listener)
+}
+
+/// The write end of a created container's fifo, when the status check
+/// could not keep the one it opened.
+fn open_writer(fifo: &Path) -> Result<OwnedFd> {
+    match nix::fcntl::open(fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+        // SAFETY: `open` just returned this descriptor.
+        Ok(fd) => Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }),
+        Err(nix::errno::Errno::ENXIO) => Err(Error::BadState("cannot start a container that has stopped".into())),
+        Err(e) => Err(Error::errno(format!("open {}", fifo.display()), e)),
+    }
 }
 
 /// An init killed before execve leaves no message. execve closes the fifo a
@@ -114,9 +129,10 @@ fn queued_bytes(fd: std::os::fd::BorrowedFd) -> Option<usize> {
 }
 
 /// What a failed init left in exec.fifo (we still hold a write end, so the
-/// pipe and its contents outlive the init).
-fn init_error(fifo: &Path) -> Option<String> {
-    let fd = open_fd(fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK).ok()?;
+/// pipe and its contents outlive the init, and its name): a read end opened
+/// through our own descriptor.
+fn init_error(writer: std::os::fd::BorrowedFd) -> Option<String> {
+    let fd = open_fd(Path::new(&format!("/proc/self/fd/{}", writer.as_raw_fd())), OFlag::O_RDONLY | OFlag::O_NONBLOCK).ok()?;
     let mut buf = vec![0u8; 65_536];
     match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
         Ok(n) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).trim().to_string()),
