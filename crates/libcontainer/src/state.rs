@@ -176,7 +176,8 @@ impl State {
     /// [`State::status`], and for a created container the write end of
     /// its exec.fifo that the check opened (what `start` writes to), when
     /// it could open it. A pidfd opened before this call refers to the
-    /// init if the status is not `Stopped` (the process was checked after).
+    /// init if the status is `Created`, `Paused` or `Running` (the init was
+    /// checked after it).
     pub fn status_and_fifo(&self, dir: &Path) -> (Status, Option<OwnedFd>) {
         if let Some(c) = &self.creating {
             return (if c.alive() { Status::Creating } else { Status::Stopped }, None);
@@ -248,7 +249,7 @@ impl State {
 /// A write end of `exec.fifo`, opened non-blocking (nothing is written):
 /// ENXIO when no reader holds it, i.e. the init no longer does (it holds it
 /// until it execs the container's process).
-fn fifo_writer(fifo: &Path) -> nix::Result<OwnedFd> {
+pub(crate) fn fifo_writer(fifo: &Path) -> nix::Result<OwnedFd> {
     let fd = nix::fcntl::open(fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())?;
     // SAFETY: `open` just returned this descriptor and nothing else owns it.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })

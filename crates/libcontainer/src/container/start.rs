@@ -4,8 +4,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
-
 use nix::unistd::Pid;
 
 use super::{init_pidfd, open_fd};
@@ -95,12 +93,10 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>
 /// The write end of a created container's fifo, when the status check
 /// could not keep the one it opened.
 fn open_writer(fifo: &Path) -> Result<OwnedFd> {
-    match nix::fcntl::open(fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
-        // SAFETY: `open` just returned this descriptor.
-        Ok(fd) => Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }),
-        Err(nix::errno::Errno::ENXIO) => Err(Error::BadState("cannot start a container that has stopped".into())),
-        Err(e) => Err(Error::errno(format!("open {}", fifo.display()), e)),
-    }
+    crate::state::fifo_writer(fifo).map_err(|e| match e {
+        nix::errno::Errno::ENXIO => Error::BadState("cannot start a container that has stopped".into()),
+        e => Error::errno(format!("open {}", fifo.display()), e),
+    })
 }
 
 /// An init killed before execve leaves no message. execve closes the fifo a
