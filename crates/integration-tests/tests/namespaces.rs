@@ -267,3 +267,36 @@ fn join_user_namespace_with_new_pid_namespace() {
     out.ok();
     assert_eq!(out.stdout, format!("1\n{target}\n"));
 }
+
+/// The init unshares the network, mount, uts and ipc namespaces itself,
+/// after a clone that made only the user and pid ones: they must still be
+/// owned by the container's user namespace (as if the clone had made them
+/// all), not by the host's, or root in the container could not configure
+/// its own network or hostname and a host capability would rule them.
+#[test]
+fn new_namespaces_are_owned_by_the_new_user_namespace() {
+    require_root!();
+    let mut env = TestEnv::new("ns-owner");
+    env.set_namespace("user", None);
+    env.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    env.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    env.remove_mount("/sys/fs/cgroup");
+    env.set_args(&["/bin/true"]);
+    env.create().ok();
+    let pid = env.state()["pid"].as_i64().expect("pid in state");
+    let ino = |p: &str| std::fs::metadata(p).unwrap_or_else(|e| panic!("{p}: {e}")).ino();
+    let user = ino(&format!("/proc/{pid}/ns/user"));
+    assert_ne!(user, ino("/proc/self/ns/user"), "no new user namespace");
+    for k in ["net", "mnt", "uts", "ipc"] {
+        let path = format!("/proc/{pid}/ns/{k}");
+        assert_ne!(ino(&path), ino(&format!("/proc/self/ns/{k}")), "{k} namespace is not a new one");
+        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: NS_GET_USERNS on an open namespace file returns a new fd.
+        let owner = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&ns), 0xb701) };
+        assert!(owner >= 0, "NS_GET_USERNS on {path}: {}", std::io::Error::last_os_error());
+        // SAFETY: the fd was just returned to us and is owned by nothing else.
+        let owner = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(owner) };
+        assert_eq!(owner.metadata().unwrap().ino(), user, "the {k} namespace is not owned by the container's user namespace");
+    }
+    env.rt(&["delete", "-f", &env.id]).ok();
+}
