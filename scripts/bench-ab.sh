@@ -10,7 +10,8 @@
 # Prints median, mean ± σ and min per binary and the difference of medians.
 #
 # Environment: RUNS (runs per binary and round, default 100), ROUNDS (6),
-# WARMUP (5), SWAP=1 (NEW first in each round).
+# WARMUP (5), SWAP=1 (NEW first in each round), STATE_FS (tmpfs or disk: where
+# the two --root directories live, default tmpfs).
 # Needs root, hyperfine, python3, busybox-static and runc (for `runc spec`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,10 +31,16 @@ cleanup() {
 		for id in $("$A" --root "$r" list -q 2>/dev/null); do "$A" --root "$r" delete -f "$id" >/dev/null 2>&1; done
 	done
 	find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -depth -type d -name "$CG" -exec rmdir {} + 2>/dev/null
+	umount "$W/ra" "$W/rb" 2>/dev/null
 	rm -rf "$W"
 }
 trap cleanup EXIT
 mkdir -p "$W/b" "$W/ra" "$W/rb"
+# The --root directories on tmpfs, as /run is on a normal host (bench.sh's
+# STATE_FS; STATE_FS=disk keeps them in $W).
+if [ "${STATE_FS:-tmpfs}" = tmpfs ]; then
+	mount -t tmpfs -o mode=0711,size=16m skiff-bench-ab "$W/ra" && mount -t tmpfs -o mode=0711,size=16m skiff-bench-ab "$W/rb" || die "mounting the tmpfs state roots failed"
+fi
 "$here"/mk-rootfs.sh "$W/b/rootfs" >/dev/null
 (cd "$W/b" && runc spec)
 python3 - "$W/b/config.json" "/$CG" <<'PY'

@@ -50,6 +50,12 @@
 #   CELL_TIMEOUT  seconds one hyperfine call may take before the runtime is
 #              considered hung (default 120)
 #   BENCH_MD   if set, the markdown report is also written to this file
+#   STATE_FS   where the runtimes' --root directories live: "tmpfs" (default: a
+#              tmpfs mounted for the run, as /run — every runtime's default root —
+#              is on any systemd or Debian host) or "disk" (the same directory as
+#              the bundles; on this project's VM the root ext4, mounted with
+#              `discard`, where each unlink of a file with data issues a
+#              synchronous discard)
 #   SECCOMP    the linux.seccomp JSON of the seccomp row (default: written by
 #              scripts/bench-seccomp-profile.py; 434 names, default SCMP_ACT_ERRNO)
 #
@@ -131,6 +137,16 @@ spec_bin=$(bin_of "$SPEC_FROM")
 
 W=$(mktemp -d /tmp/skiff-bench.XXXXXX)
 CG=skiff-bench-$$
+# The --root directories (state) of every runtime, the floor's too. Unmounted
+# by remove_leftovers (bench-lib.sh) with everything else under $W.
+STATE_FS=${STATE_FS:-tmpfs}
+SR=$W/state
+mkdir -p "$SR"
+case $STATE_FS in
+	tmpfs) mount -t tmpfs -o mode=0711,size=64m skiff-bench-state "$SR" || die "mounting a tmpfs for the state roots failed (STATE_FS=disk to keep them on disk)" ;;
+	disk) ;;
+	*) die "STATE_FS=$STATE_FS: tmpfs or disk" ;;
+esac
 # the containers of one root (the floor's root holds one state dir per container)
 list_ids() { # runtime-name root
 	if [ "$1" = floor ]; then
@@ -149,7 +165,7 @@ del_f() { # runtime-name root id
 # delete -f every container a runtime still lists in a root; kill leftovers if
 # that hangs; print what was left
 sweep() { # runtime-name [root]
-	local root=${2:-$W/root-$1} id left
+	local root=${2:-$SR/root-$1} id left
 	[ -d "$root" ] || return 0
 	left=$(list_ids "$1" "$root" || true)
 	[ -n "$left" ] || return 0
@@ -165,7 +181,7 @@ cleanup() {
 	local rt r
 	set +e
 	for rt in $RUNTIMES; do
-		for r in "$W/root-$rt" "$W/sroot-$rt" "$W/xroot-$rt" "$W/uroot-$rt"; do sweep "$rt" "$r" >/dev/null; done
+		for r in "$SR/root-$rt" "$SR/sroot-$rt" "$SR/xroot-$rt" "$SR/uroot-$rt"; do sweep "$rt" "$r" >/dev/null; done
 	done
 	remove_leftovers
 }
@@ -226,12 +242,12 @@ failed_rts=
 bad=0
 for rt in $RUNTIMES; do
 	b=$(bin_of "$rt")
-	mkdir -p "$W/root-$rt" "$W/sroot-$rt" "$W/xroot-$rt" "$W/uroot-$rt"
+	mkdir -p "$SR/root-$rt" "$SR/sroot-$rt" "$SR/xroot-$rt" "$SR/uroot-$rt"
 	rc=0
 	if [ "$rt" = floor ]; then
 		cmd=("$b" run "/$CG" "$ROOTFS" /bin/sh -c 'exit 7')
 	else
-		cmd=("$b" --root "$W/root-$rt" run --bundle "$BSAN" "sanity-$rt")
+		cmd=("$b" --root "$SR/root-$rt" run --bundle "$BSAN" "sanity-$rt")
 	fi
 	out=$(timeout 30 "${cmd[@]}" 2>&1) || rc=$?
 	if [ "$rc" = 7 ]; then
@@ -243,7 +259,7 @@ for rt in $RUNTIMES; do
 		case $out in *"hybrid mode not supported"*)
 			echo "    hint: mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb" >&2 ;;
 		esac
-		[ "$rt" = floor ] || timeout 10 "$b" --root "$W/root-$rt" delete -f "sanity-$rt" >/dev/null 2>&1 || true
+		[ "$rt" = floor ] || timeout 10 "$b" --root "$SR/root-$rt" delete -f "sanity-$rt" >/dev/null 2>&1 || true
 		bad=1
 	fi
 done
@@ -263,44 +279,44 @@ setup_cmds() { # runtime-name: sets the cmd_* variables
 	local rt=$1 b
 	b=$(bin_of "$rt")
 	if [ "$rt" = floor ]; then
-		local F=$b FR=$W/root-floor
+		local F=$b FR=$SR/root-floor
 		cmd_run="$F run /$CG $ROOTFS"
 		prep_create="[ ! -d $FR/cr ] || $F delete $FR/cr"
 		cmd_create="$F create $FR/cr /$CG $ROOTFS"
 		prep_start="{ [ ! -d $FR/st ] || $F delete $FR/st; } && $F create $FR/st /$CG $ROOTFS"
 		cmd_start="$F start $FR/st"
 		clean_rows="for d in cr st; do [ ! -d $FR/\$d ] || $F delete $FR/\$d; done"
-		mk_state="$F create $W/sroot-floor/sq /$CG-state $ROOTFS"
-		cmd_state="$F state $W/sroot-floor/sq"
+		mk_state="$F create $SR/sroot-floor/sq /$CG-state $ROOTFS"
+		cmd_state="$F state $SR/sroot-floor/sq"
 		cmd_lifecycle="$F create $FR/l\$\$ /$CG $ROOTFS && $F start $FR/l\$\$ && $(waitexit "$FR/l\$\$/state") && $F delete $FR/l\$\$"
 		prep_deletef="$F create $FR/df /$CG $ROOTFS /bin/sleep 1000 && $F start $FR/df"
 		cmd_deletef="$F delete $FR/df"
-		mk_exec="$F create $W/xroot-floor/x-floor /$CG-exec $ROOTFS /bin/sleep 1000 && $F start $W/xroot-floor/x-floor"
-		cmd_exec="$F exec $W/xroot-floor/x-floor"
+		mk_exec="$F create $SR/xroot-floor/x-floor /$CG-exec $ROOTFS /bin/sleep 1000 && $F start $SR/xroot-floor/x-floor"
+		cmd_exec="$F exec $SR/xroot-floor/x-floor"
 		cmd_seccomp=
 		one_seq="$F create $FR/q\$\$-\$i /$CG $ROOTFS && $F start $FR/q\$\$-\$i && $(waitexit "$FR/q\$\$-\$i/state") && $F delete $FR/q\$\$-\$i"
 		one_par="$F run /$CG-p\$i $ROOTFS"
-		one_uss="$F create $W/uroot-floor/u\$i /$CG-u\$i $ROOTFS"
+		one_uss="$F create $SR/uroot-floor/u\$i /$CG-u\$i $ROOTFS"
 		cmd_rss="$F run /$CG $ROOTFS"
 	else
-		local R="$b --root $W/root-$rt"
+		local R="$b --root $SR/root-$rt"
 		cmd_run="$R run --bundle $B r\$\$"
 		prep_create="$R delete -f cr >/dev/null 2>&1; true"
 		cmd_create="$R create --bundle $B cr"
 		prep_start="$R delete -f st >/dev/null 2>&1; $R create --bundle $B st"
 		cmd_start="$R start st"
 		clean_rows="$R delete -f cr >/dev/null 2>&1; $R delete -f st >/dev/null 2>&1; true"
-		mk_state="$b --root $W/sroot-$rt create --bundle $BST sq"
-		cmd_state="$b --root $W/sroot-$rt state sq"
+		mk_state="$b --root $SR/sroot-$rt create --bundle $BST sq"
+		cmd_state="$b --root $SR/sroot-$rt state sq"
 		cmd_lifecycle="$R create --bundle $B --pid-file $W/pid-\$\$ l\$\$ && $R start l\$\$ && $(waitexit "$W/pid-\$\$") && $R delete l\$\$ && rm -f $W/pid-\$\$"
 		prep_deletef="$R create --bundle $BSLEEP df && $R start df"
 		cmd_deletef="$R delete -f df"
-		mk_exec="$b --root $W/xroot-$rt run -d --bundle $BX x-$rt </dev/null >/dev/null 2>&1"
-		cmd_exec="$b --root $W/xroot-$rt exec x-$rt /bin/true"
+		mk_exec="$b --root $SR/xroot-$rt run -d --bundle $BX x-$rt </dev/null >/dev/null 2>&1"
+		cmd_exec="$b --root $SR/xroot-$rt exec x-$rt /bin/true"
 		cmd_seccomp="$R run --bundle $BSEC s\$\$"
 		one_seq="$R create --bundle $B --pid-file $W/qpid-\$\$ q\$\$-\$i && $R start q\$\$-\$i && $(waitexit "$W/qpid-\$\$") && $R delete q\$\$-\$i"
 		one_par="$R run --bundle $W/bp/\$i p\$\$-\$i"
-		one_uss="$b --root $W/uroot-$rt create --bundle $W/bu/\$i u\$i"
+		one_uss="$b --root $SR/uroot-$rt create --bundle $W/bu/\$i u\$i"
 		cmd_rss="$R run --bundle $B"
 	fi
 	# the --prepare steps of the rows timed without a shell (hyperfine -N)
@@ -368,7 +384,7 @@ uss() { # runtime-name out-file
 		if ! timeout 30 sh -c "i=$i; $one_uss" </dev/null >/dev/null 2>&1; then
 			echo "bench.sh: $rt: create failed during the USS measurement" >&2
 			bad=1
-			sweep "$rt" "$W/uroot-$rt" >/dev/null
+			sweep "$rt" "$SR/uroot-$rt" >/dev/null
 			return 0
 		fi
 	done
@@ -402,7 +418,7 @@ for p in pids:
         pass
 print(total / n, len(pids) / n)
 PY
-	sweep "$rt" "$W/uroot-$rt" >/dev/null
+	sweep "$rt" "$SR/uroot-$rt" >/dev/null
 }
 
 # ---- one measurement, the runtimes alternating in one order ---------------------------
@@ -447,7 +463,7 @@ measure() { # order runtimes...
 					broken[state-$rt]=1
 					bad=1
 				fi
-				sweep "$rt" "$W/sroot-$rt" >/dev/null
+				sweep "$rt" "$SR/sroot-$rt" >/dev/null
 			fi
 			row lifecycle lifecycle "$per_round" "$WARMUP" "$cmd_lifecycle"
 			row deletef "delete -f" "$per_round" "$WARMUP" -N --prepare "sh $W/prep-deletef-$rt.sh" "$cmd_deletef"
@@ -468,7 +484,7 @@ measure() { # order runtimes...
 	done
 	echo "$(cut -d' ' -f1-3 /proc/loadavg)" >"$O/load-end"
 	for rt in $rts; do
-		sweep "$rt" "$W/xroot-$rt" >/dev/null
+		sweep "$rt" "$SR/xroot-$rt" >/dev/null
 		# peak RSS of `run`
 		setup_cmds "$rt"
 		: >"$O/rss-$rt"
@@ -511,6 +527,7 @@ report=$W/report.md
 		echo "- load average (1/5/15 min), $order order: before $(cat "$W/$order/load-start"), after $(cat "$W/$order/load-end")"
 	done
 	[ -z "$failed_rts" ] || echo "- NOT measured (failed the sanity run):$failed_rts"
+	echo "- state roots (--root): $STATE_FS ($(findmnt -no FSTYPE,OPTIONS -T "$SR" 2>/dev/null | tr -s ' ' ' '))"
 	echo "- bundle config: \`$SPEC_FROM spec\`, process /bin/true, terminal false, cgroupsPath /$CG; seccomp row: \`$(basename "$SECCOMP")\`"
 	echo
 } >"$report"
