@@ -268,11 +268,11 @@ fn join_user_namespace_with_new_pid_namespace() {
     assert_eq!(out.stdout, format!("1\n{target}\n"));
 }
 
-/// The init unshares the network, mount, uts and ipc namespaces itself,
-/// after a clone that made only the user and pid ones: they must still be
-/// owned by the container's user namespace (as if the clone had made them
-/// all), not by the host's, or root in the container could not configure
-/// its own network or hostname and a host capability would rule them.
+/// The new network, mount, uts and ipc namespaces of a container with a
+/// new user namespace are owned by that user namespace, not by the host's:
+/// otherwise root in the container could not configure its own network or
+/// hostname, and a host capability would rule them. (Holds for however the
+/// runtime makes them: in the clone, or unshared by the init after it.)
 #[test]
 fn new_namespaces_are_owned_by_the_new_user_namespace() {
     require_root!();

@@ -1,15 +1,8 @@
 //! Namespaces: which to create with clone3, which to join by path, and the
 //! few that have to be entered by the runtime itself before the clone.
 //!
-//! - A new user or pid namespace is created by the clone itself: the
-//!   runtime writes the user namespace's id maps right after it, and only a
-//!   clone makes the init pid 1 of its pid namespace.
-//! - The other new namespaces (network, mount, uts, ipc) are unshared by the
-//!   init as its first step, so that making them overlaps the runtime's
-//!   work after the clone (a network namespace alone takes ~0.5 ms of
-//!   kernel time) instead of delaying the clone's return. They belong to
-//!   the new user namespace all the same, since the init is already in it;
-//!   the cgroup namespace waits until the init is in its cgroup.
+//! - New namespaces are created by the clone itself (one syscall, and a new
+//!   user namespace then owns all the others).
 //! - A pid namespace given by path is entered by the runtime with setns
 //!   before the clone (setns on a pid namespace only affects children), so
 //!   the init is born inside it without an extra fork.
@@ -51,7 +44,7 @@ pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
 
 /// The namespace set-up of one container, worked out before the clone.
 pub struct Plan {
-    /// Every namespace created new (by the clone or unshared by the init).
+    /// Namespaces created by the clone.
     pub clone_flags: CloneFlags,
     /// Namespaces the init joins after the clone (user first), opened by the
     /// runtime so the paths are resolved on the host.
@@ -63,11 +56,6 @@ pub struct Plan {
     pub new_user: bool,
     pub new_pid: bool,
 }
-
-/// The new namespaces only the clone can make as they must be: the user
-/// namespace (its id maps are written by the runtime before `Go`) and the
-/// pid namespace (a process never enters one it unshares itself).
-const AT_CLONE: CloneFlags = CloneFlags::CLONE_NEWUSER.union(CloneFlags::CLONE_NEWPID);
 
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 
@@ -120,34 +108,13 @@ impl Plan {
         self.unshare_after_join() && self.new_pid
     }
 
-    /// The flags to pass to the clone: the new user and pid namespaces.
+    /// The flags to pass to the clone.
     pub fn flags_for_clone(&self) -> CloneFlags {
         if self.unshare_after_join() {
             CloneFlags::empty()
         } else {
-            self.clone_flags & AT_CLONE
+            self.clone_flags
         }
-    }
-
-    /// What the init unshares as its first step (`unshare_at_birth`), or
-    /// after joining a user namespace by path (`join_in_child`): every new
-    /// namespace the clone did not make but the cgroup namespace.
-    fn flags_for_init(&self) -> CloneFlags {
-        let made = if self.unshare_after_join() { CloneFlags::empty() } else { AT_CLONE };
-        self.clone_flags - made - CloneFlags::CLONE_NEWCGROUP
-    }
-
-    /// In the init, first thing after the clone (no user namespace joined by
-    /// path): the new network, mount, uts and ipc namespaces. The init
-    /// already has every capability in a new user namespace of the clone,
-    /// id maps or not, so they are owned by it as if the clone had made
-    /// them.
-    pub fn unshare_at_birth(&self) -> Result<()> {
-        let flags = self.flags_for_init();
-        if self.unshare_after_join() || flags.is_empty() {
-            return Ok(());
-        }
-        unshare(flags).map_err(|e| Error::errno("create namespaces", e))
     }
 
     /// In the runtime, before the clone: enter the pid namespace given by
@@ -175,8 +142,8 @@ impl Plan {
         for (t, fd) in &self.join {
             setns(fd.as_fd(), clone_flag(*t)).map_err(|e| Error::errno(format!("join the {t} namespace"), e))?;
         }
-        if self.unshare_after_join() && !self.flags_for_init().is_empty() {
-            unshare(self.flags_for_init()).map_err(|e| Error::errno("create namespaces", e))?;
+        if self.unshare_after_join() && !self.clone_flags.is_empty() {
+            unshare(self.clone_flags).map_err(|e| Error::errno("create namespaces", e))?;
         }
         Ok(())
     }

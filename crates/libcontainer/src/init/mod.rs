@@ -7,10 +7,7 @@
 //! sets, a compiled seccomp filter), and this code makes system calls. Its
 //! order is the one the runtime-spec and the kernel impose:
 //!
-//! 1. unshare the new network, mount, uts and ipc namespaces (the clone
-//!    made only the user and pid ones, so that the runtime goes on while
-//!    the kernel builds these), then wait for the runtime to write the id
-//!    maps;
+//! 1. wait for the runtime to write the id maps;
 //! 2. join namespaces given by path; the cgroup namespace once the runtime
 //!    reports the init is in its cgroup (it sets that up in parallel);
 //! 3. hostname, keyring, process attributes (still privileged);
@@ -181,12 +178,9 @@ fn switch_root(a: &InitArgs) -> Result<(Option<crate::tty::Pty>, Option<crate::p
     Ok((console, proc))
 }
 
-/// Steps 1 and 2: the new namespaces or the extra fork when one is needed,
-/// the id maps (written by the runtime), namespaces given by path. Returns the state for hooks.
+/// Steps 1 and 2: the extra fork when one is needed, the id maps (written
+/// by the runtime), namespaces given by path. Returns the state for hooks.
 fn enter_namespaces(a: &InitArgs, chan: &Channel) -> Result<Vec<u8>> {
-    // While the runtime saves the state and makes the cgroup (see
-    // crate::namespaces).
-    a.ns.unshare_at_birth()?;
     if a.ns.fork_after_unshare() {
         // A user namespace joined by path and a new pid namespace: join and
         // unshare now (no id maps to wait for), then fork, since the new pid
