@@ -16,7 +16,7 @@
  *                                                    init blocks on STATEDIR/exec.fifo; the
  *                                                    parent writes STATEDIR/state and exits
  *                                                    (the init is orphaned to the subreaper)
- *     floor start  STATEDIR                          open + read the fifo (the init execs)
+ *     floor start  STATEDIR                          open + read the fifo to its end (the init execs)
  *     floor state  STATEDIR                          read the state file, check the pid, print
  *     floor exec   STATEDIR [ARGS...]                setns into the init's namespaces and
  *                                                    cgroups, fork, exec, wait
@@ -489,11 +489,13 @@ static void child(int go, int ready, const char *rootfs, const char *cg, int bor
 			_exit(121);
 		close(ready);
 		pathf(p, sizeof p, "/proc/self/fd/%d", fifofd);
-		/* blocks until `start` opens the fifo for reading */
+		/* blocks until `start` opens the fifo for reading; the write end
+		 * stays open until the execve closes it (O_CLOEXEC): `start` reads
+		 * to the end, so it returns once the container's process runs, as
+		 * runc's and skiff's do */
 		int w = open(p, O_WRONLY | O_CLOEXEC);
 		if (w < 0 || write(w, "0", 1) != 1)
 			die("exec.fifo");
-		close(w);
 		close(fifofd);
 	}
 	execve(args[0], args, env);
@@ -578,6 +580,9 @@ static int cmd_start(const char *statedir)
 		die(p);
 	if (read(fd, &c, 1) != 1)
 		dief("%s: the init is gone", statedir);
+	/* the end of the file: the init's execve closed its write end */
+	if (read(fd, &c, 1) != 0)
+		dief("%s: more than one byte in exec.fifo", statedir);
 	close(fd);
 	unlink(p);
 	return 0;
