@@ -277,10 +277,7 @@ fn join_user_namespace_with_new_pid_namespace() {
 fn new_namespaces_are_owned_by_the_new_user_namespace() {
     require_root!();
     let mut env = TestEnv::new("ns-owner");
-    env.set_namespace("user", None);
-    env.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.remove_mount("/sys/fs/cgroup");
+    env.set_userns();
     env.set_args(&["/bin/true"]);
     env.create().ok();
     let pid = env.state()["pid"].as_i64().expect("pid in state");
