@@ -165,7 +165,9 @@ fn seccomp_cache(cli: &Cli, store: &Store) -> Option<PathBuf> {
 
 fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
     let store = Store::new(state_root(cli));
-    let cache = seccomp_cache(cli, &store);
+    // Only the commands that load a filter ask for the cache: the rootless
+    // check behind it reads /proc/self/uid_map.
+    let cache = || seccomp_cache(cli, &store);
     match command {
         Command::Spec(a) => {
             let path = a.bundle.join("config.json");
@@ -179,6 +181,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
         }
         Command::Create(a) => {
             let notify = libcontainer::notify::host_socket();
+            let cache = cache();
             let opts = options(cli, a, None, cache.as_deref(), notify.as_deref());
             container::create(&store, &opts).map_err(|e| e.to_string())?;
             Ok(0)
@@ -189,7 +192,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
             outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
             Ok(0)
         }
-        Command::Exec(a) => exec(a, &store, cache.as_deref()).map_err(|e| format!("exec failed: {e}")),
+        Command::Exec(a) => exec(a, &store, cache().as_deref()).map_err(|e| format!("exec failed: {e}")),
         Command::Kill(a) => {
             let sig = parse_signal(&a.signal)?;
             container::kill(&store, &a.id, sig, a.all).map(|_| 0).map_err(|e| e.to_string())
@@ -206,6 +209,7 @@ fn run(cli: &Cli, command: &Command) -> Result<u8, String> {
                 return Err("--keep cannot be used with --detach".into());
             }
             let notify = libcontainer::notify::host_socket();
+            let cache = cache();
             let opts = options(cli, create, Some(!*detach), cache.as_deref(), notify.as_deref());
             let code = container::run(&store, &opts, *keep).map_err(|e| e.to_string())?;
             Ok(code.clamp(0, 255) as u8)
