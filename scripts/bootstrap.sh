@@ -2,7 +2,7 @@
 # bootstrap.sh — install what building and testing skiff needs (as root):
 # Debian packages and `just` (not in Debian's archive: built with cargo).
 set -eu
-pkgs="apparmor procps man-db groff-base zsh fish busybox-static gcc libc6-dev golang-go golang-github-opencontainers-runtime-tools-dev libseccomp-dev libelf-dev zlib1g-dev pkg-config containerd runc crun hyperfine time iproute2 python3 util-linux jq docker.io podman conmon slirp4netns containernetworking-plugins iptables python3-grpcio uidmap strace criu"
+pkgs="apparmor procps man-db groff-base zsh fish busybox-static gcc libc6-dev golang-go golang-github-opencontainers-runtime-tools-dev libseccomp-dev libelf-dev zlib1g-dev pkg-config containerd runc crun hyperfine time iproute2 python3 util-linux jq docker.io podman conmon slirp4netns containernetworking-plugins iptables python3-grpcio uidmap strace criu musl-tools lld gperf linux-libc-dev"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

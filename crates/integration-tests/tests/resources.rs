@@ -30,6 +30,11 @@ enum Want {
     /// `create` succeeds with a warning naming this field (a field the
     /// runtime-spec lets runtimes ignore, which the kernel ignores).
     Warned(&'static str),
+    /// Per-device weights: [`Files`] on a device that could be given the
+    /// BFQ scheduler; on a kernel without BFQ, a refusal naming
+    /// `weightDevice[0].weight` and the device (the kernel would refuse the
+    /// write).
+    Bfq(&'static [(&'static str, &'static str, &'static str)]),
 }
 use Want::*;
 
@@ -42,8 +47,9 @@ struct Case {
     v2: Want,
 }
 
-/// A loop device on a file of the test dir: (path, major, minor).
-fn loop_device(env: &TestEnv) -> Option<(String, u64, u64)> {
+/// A loop device on a file of the test dir: (path, major, minor, whether it
+/// got the BFQ scheduler).
+fn loop_device(env: &TestEnv) -> Option<(String, u64, u64, bool)> {
     let img = env.dir.join("disk.img");
     fs::write(&img, vec![0u8; 1 << 20]).ok()?;
     // (The VM's kernel has loop as a module, not loaded at boot.)
@@ -58,10 +64,14 @@ fn loop_device(env: &TestEnv) -> Option<(String, u64, u64)> {
         let _ = Command::new("losetup").args(["-d", &d]).status();
     });
     let sched = format!("/sys/block/{}/queue/scheduler", dev.trim_start_matches("/dev/"));
-    if let Err(e) = fs::write(&sched, "bfq") {
-        eprintln!("(no bfq for {dev}: {e})");
-    }
-    stat_dev(Path::new(&dev)).map(|(_, _, a, b)| (dev, a, b))
+    let bfq = match fs::write(&sched, "bfq") {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("(no bfq for {dev}: {e})");
+            false
+        }
+    };
+    stat_dev(Path::new(&dev)).map(|(_, _, a, b)| (dev, a, b, bfq))
 }
 
 /// The container's directory holding `ctrl`'s files.
@@ -81,17 +91,25 @@ fn norm(s: &str) -> String {
 fn run_case(c: &Case) -> std::result::Result<(), String> {
     let mut env = TestEnv::new(&format!("res-{}", c.name));
     let mut text = c.res.to_string();
+    let mut bfq = false;
     if text.contains("{MAJ}") {
-        let Some((_, ma, mi)) = loop_device(&env) else {
+        let Some((_, ma, mi, has_bfq)) = loop_device(&env) else {
             skip_message(&format!("SKIPPED resources case {}: no loop device\n", c.name));
             return Ok(());
         };
         text = text.replace("{MAJ}", &ma.to_string()).replace("{MIN}", &mi.to_string());
+        bfq = has_bfq;
     }
     let res: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("case {}: bad fragment: {e}", c.name));
     env.config["linux"]["resources"] = res;
     let want = if is_v2() { &c.v2 } else { &c.v1 };
     let out = env.create();
+    let refused_bfq = Refused("weightDevice[0].weight: device");
+    let want = match want {
+        Bfq(files) if bfq => &Files(files),
+        Bfq(_) => &refused_bfq,
+        w => w,
+    };
     let result = match want {
         Refused(field) => {
             let lines = out.stderr.lines().filter(|l| !l.trim().is_empty()).count();
@@ -106,6 +124,7 @@ fn run_case(c: &Case) -> std::result::Result<(), String> {
         Warned(field) => Err(format!("{}: expected success with a warning naming {field}, got: {}", c.name, out.describe())),
         Files(files) if !out.success() => Err(format!("{}: create failed (expected {files:?}): {}", c.name, out.describe())),
         Files(files) => check_files(c.name, &env.id, files, &text),
+        Bfq(_) => unreachable!("resolved to Files or Refused above"),
     };
     if out.success() {
         env.rt(&["delete", "-f", &env.id]).ok();
@@ -237,8 +256,8 @@ fn block_io() {
         Case {
             name: "blkio-weights",
             res: r#"{"blockIO": {"weight": 500, "weightDevice": [{"major": {MAJ}, "minor": {MIN}, "weight": 444}]}}"#,
-            v1: Files(&[("blkio", "blkio.bfq.weight", "500"), ("blkio", "blkio.bfq.weight_device", "{MAJ}:{MIN} 444")]),
-            v2: Files(&[("io", "io.bfq.weight", "default 500"), ("io", "io.bfq.weight", "{MAJ}:{MIN} 444")]),
+            v1: Bfq(&[("blkio", "blkio.bfq.weight", "500"), ("blkio", "blkio.bfq.weight_device", "{MAJ}:{MIN} 444")]),
+            v2: Bfq(&[("io", "io.bfq.weight", "default 500"), ("io", "io.bfq.weight", "{MAJ}:{MIN} 444")]),
         },
         Case { name: "blkio-leaf", res: r#"{"blockIO": {"leafWeight": 500}}"#, v1: Refused("linux.resources.blockIO.leafWeight"), v2: Refused("linux.resources.blockIO.leafWeight") },
         Case {
@@ -322,7 +341,7 @@ fn device_rules() {
 fn device_rule_is_enforced() {
     require_root!();
     let mut env = TestEnv::new("res-dev-enforced");
-    let Some((dev, ma, mi)) = loop_device(&env) else {
+    let Some((dev, ma, mi, _)) = loop_device(&env) else {
         skip_message("SKIPPED resources::device_rule_is_enforced: no loop device\n");
         return;
     };

@@ -15,6 +15,12 @@ use oci_spec::runtime::{IOPriorityClass, LinuxPersonalityDomain, LinuxSchedulerF
 
 use crate::error::{Error, Result};
 
+/// setrlimit's resource number: an enum in glibc, an `int` in musl.
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
 pub struct ExecPlan {
     pub args: Vec<CString>,
     pub env: Vec<CString>,
@@ -25,7 +31,7 @@ pub struct ExecPlan {
     pub gid: u32,
     pub additional_gids: Vec<u32>,
     pub umask: Option<u32>,
-    pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
+    pub rlimits: Vec<(Resource, u64, u64)>,
     pub oom_score_adj: Option<i32>,
     pub no_new_privileges: bool,
     pub personality: Option<u64>,
@@ -258,7 +264,7 @@ fn check_exec(p: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
+const RLIMITS: &[(&str, Resource)] = &[
     ("RLIMIT_CPU", libc::RLIMIT_CPU),
     ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE),
     ("RLIMIT_DATA", libc::RLIMIT_DATA),
@@ -277,11 +283,11 @@ const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
     ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME),
 ];
 
-fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+fn rlimit_resource(name: &str) -> Option<Resource> {
     RLIMITS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
 }
 
-fn rlimit_name(res: libc::__rlimit_resource_t) -> &'static str {
+fn rlimit_name(res: Resource) -> &'static str {
     RLIMITS.iter().find(|(_, r)| *r == res).map(|(n, _)| *n).unwrap_or("rlimit")
 }
 

@@ -428,7 +428,9 @@ pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
 #[inline(never)]
 pub fn release_memory() {
     const PAGE: usize = 4096;
-    // SAFETY: malloc_trim only returns free memory to the kernel.
+    // SAFETY: malloc_trim only returns free memory to the kernel (glibc;
+    // musl's allocator unmaps what it frees itself).
+    #[cfg(target_env = "gnu")]
     unsafe { libc::malloc_trim(0) };
     // Below this frame (and a page of margin): at most 1 MiB of stack the
     // runtime used before; a hole in the range (the guard gap below the

@@ -92,7 +92,7 @@ fn wait_for(pidfd: BorrowedFd, oom: Option<BorrowedFd>, timeout: Duration) -> Re
     if let Some(o) = oom {
         fds.push(libc::pollfd { fd: o.as_raw_fd(), events: libc::POLLIN, revents: 0 });
     }
-    let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32) };
+    let ts = libc::timespec { tv_sec: timeout.as_secs() as _, tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32) };
     loop {
         // SAFETY: `fds` is a valid array of `fds.len()` pollfds, `ts` a
         // valid timespec, no signal mask.
