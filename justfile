@@ -35,23 +35,30 @@ release:
 
 musl_deps := justfile_directory() / "target/musl-deps"
 skiff_musl := justfile_directory() / "target/x86_64-unknown-linux-musl/release/skiff"
+# The musl build's symbols carry other crate hashes: a list of its own.
+link_order_musl := justfile_directory() / "crates/skiff/link-order-musl.txt"
 
 # The release binary on musl instead of glibc: no glibc start-up, whose
 # cpuid calls exit to the hypervisor in a VM (docs/benchmarks.md, "musl").
 # libseccomp is built for musl by scripts/musl-deps.sh; linked with lld in
-# the same link order. `SKIFF={{skiff_musl}} just bench` measures it.
+# the order of crates/skiff/link-order-musl.txt (`just link-order-musl`). `SKIFF={{skiff_musl}} just bench` measures it.
 release-musl:
     rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
     scripts/musl-deps.sh {{musl_deps}}
     CC_x86_64_unknown_linux_musl=musl-gcc LIBBPF_SYS_EXTRA_CFLAGS="-ffunction-sections -fdata-sections -I{{musl_deps}}/include" \
     LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH={{musl_deps}}/seccomp/lib \
-    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static -L native={{musl_deps}}/fakelib -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--symbol-ordering-file={{link_order}} -C link-arg=-Wl,--no-warn-symbol-ordering" \
+    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static -L native={{musl_deps}}/fakelib -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--symbol-ordering-file={{link_order_musl}} -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map={{skiff_musl}}.map" \
     cargo build --release --target x86_64-unknown-linux-musl -p skiff
     @echo "release binary (musl): {{skiff_musl}}"
 
-# The musl build under the integration suite (part of `just test`)
+# The musl build under the integration suite, and its link order current (part of `just test`)
 musl-check: release-musl
     SKIFF_BIN={{skiff_musl}} cargo test -p skiff-integration-tests --no-fail-fast -- --test-threads=4
+    LINK_ORDER={{link_order_musl}} scripts/link-order.sh --check {{skiff_musl}}
+
+# Regenerate crates/skiff/link-order-musl.txt from the musl build
+link-order-musl: release-musl
+    LINK_ORDER={{link_order_musl}} scripts/link-order.sh {{skiff_musl}}
 
 # Man pages (section 8) and bash/zsh/fish completions from the CLI definition, into target/gen
 gen:

@@ -31,7 +31,9 @@ check=0
 rt=$(readlink -f "${1:?usage: link-order.sh [--check] SKIFF}")
 [ -f "$rt.map" ] || die "no link map $rt.map (build with just release)"
 [ "$(id -u)" = 0 ] || die "must run as root"
-list=$repo/crates/skiff/link-order.txt
+# LINK_ORDER: the list (default crates/skiff/link-order.txt; the musl build
+# has its own, as its symbols carry other crate hashes).
+list=${LINK_ORDER:-$repo/crates/skiff/link-order.txt}
 
 w=$(mktemp -d /tmp/skiff-link-order.XXXXXX)
 root=$w/root
@@ -105,5 +107,5 @@ if [ "$check" = 1 ]; then
 	python3 "$here/link-order.py" check "$rt.map" "$list" "$w/hits"
 else
 	python3 "$here/link-order.py" order "$rt.map" "$w/hits" > "$list"
-	echo "link-order: wrote $list; rebuild with just release"
+	echo "link-order: wrote $list; rebuild with just release (or release-musl)"
 fi

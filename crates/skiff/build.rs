@@ -1,6 +1,6 @@
 // Records the git commit for `skiff --version`, and relinks when the
 // release link order (link-order.txt, passed to the linker by `just
-// release`) changes.
+// release`; link-order-musl.txt by `just release-musl`) changes.
 fn main() {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
@@ -23,4 +23,5 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed=link-order.txt");
+    println!("cargo:rerun-if-changed=link-order-musl.txt");
 }
