@@ -11,6 +11,8 @@ PREFIX := env_var_or_default("PREFIX", "/usr/local")
 DESTDIR := env_var_or_default("DESTDIR", "")
 gen_dir := justfile_directory() / "target/gen"
 link_order := justfile_directory() / "crates/skiff/link-order.txt"
+# Both release builds: static, non-PIE.
+static_flags := "-C target-feature=+crt-static -C relocation-model=static"
 # lld's flags: rust-lld is the default linker of x86_64-unknown-linux-gnu
 # only (other hosts link with cc's linker, in the default order).
 link_flags := if host == "x86_64-unknown-linux-gnu" { "-C link-arg=-Wl,--symbol-ordering-file=" + link_order + " -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map=" + skiff_release + ".map" } else { "" }
@@ -29,7 +31,7 @@ debug:
 # scripts/link-order.sh says why); the link map goes next to the binary.
 release:
     LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$(pkg-config --variable=libdir libseccomp)" \
-    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static {{link_flags}}" \
+    RUSTFLAGS="{{static_flags}} {{link_flags}}" \
     cargo build --release --target {{host}} -p skiff
     @echo "release binary: {{skiff_release}}"
 
@@ -39,15 +41,17 @@ skiff_musl := justfile_directory() / "target/x86_64-unknown-linux-musl/release/s
 link_order_musl := justfile_directory() / "crates/skiff/link-order-musl.txt"
 
 # The release binary on musl instead of glibc: no glibc start-up, whose
-# cpuid calls exit to the hypervisor in a VM (docs/benchmarks.md, "musl").
-# libseccomp is built for musl by scripts/musl-deps.sh; linked with lld in
-# the order of crates/skiff/link-order-musl.txt (`just link-order-musl`). `SKIFF={{skiff_musl}} just bench` measures it.
+# cpuid calls exit to the hypervisor in a VM (docs/benchmarks.md,
+# "2026-12-04"). libseccomp is built for musl by scripts/musl-deps.sh;
+# linked with lld in the order of crates/skiff/link-order-musl.txt
+# (`just link-order-musl`). `SKIFF=target/x86_64-unknown-linux-musl/release/skiff
+# just bench` measures it.
 release-musl:
     rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
     scripts/musl-deps.sh {{musl_deps}}
     CC_x86_64_unknown_linux_musl=musl-gcc LIBBPF_SYS_EXTRA_CFLAGS="-ffunction-sections -fdata-sections -I{{musl_deps}}/include" \
     LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH={{musl_deps}}/seccomp/lib \
-    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static -L native={{musl_deps}}/fakelib -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--symbol-ordering-file={{link_order_musl}} -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map={{skiff_musl}}.map" \
+    RUSTFLAGS="{{static_flags}} -L native={{musl_deps}}/fakelib -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--symbol-ordering-file={{link_order_musl}} -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map={{skiff_musl}}.map" \
     cargo build --release --target x86_64-unknown-linux-musl -p skiff
     @echo "release binary (musl): {{skiff_musl}}"
 

@@ -34,17 +34,17 @@ use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
 
-/// The process's entry point, called by the C runtime (as `main`, on
-/// glibc): skiff has no use for most of what Rust's runtime sets up before
-/// `main` (the main thread's
-/// stack guard, found by parsing /proc/self/maps; an alternate signal stack
-/// for the overflow message; ~20 system calls), and every runtime command
-/// pays for it. What it needs of it is done here: stdin, stdout and stderr
-/// open (on /dev/null if the caller closed them, so that no file of ours
-/// takes their numbers), SIGPIPE ignored, and stdout flushed at the end.
-#[cfg(not(test))]
-#[cfg_attr(target_env = "gnu", export_name = "main")]
-pub extern "C" fn c_main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+/// The process's entry point on glibc, called by the C runtime: skiff has
+/// no use for most of what Rust's runtime sets up before `main` (the main
+/// thread's stack guard, found by parsing /proc/self/maps; an alternate
+/// signal stack for the overflow message; ~20 system calls), and every
+/// runtime command pays for it. What it needs of it is done here: stdin,
+/// stdout and stderr open (on /dev/null if the caller closed them, so that
+/// no file of ours takes their numbers), SIGPIPE ignored, and stdout
+/// flushed at the end.
+#[cfg(all(not(test), target_env = "gnu"))]
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
     // SAFETY: a valid array of three pollfds; a zero timeout.
     if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0 {
@@ -57,17 +57,24 @@ pub extern "C" fn c_main(_argc: libc::c_int, _argv: *const *const libc::c_char) 
     }
     // SAFETY: setting a signal's disposition to SIG_IGN installs no handler.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let code = skiff_main();
-    let _ = std::io::Write::flush(&mut std::io::stdout());
-    code.into()
+    skiff_main_flushed().into()
 }
 
-/// On musl (`just release-musl`), Rust's std hands a `no_main` program no
-/// arguments, so skiff starts from std's `main` there and pays the start-up
-/// work that `c_main` saves on glibc.
+/// The entry point on musl (`just release-musl`): there Rust's std hands a
+/// `no_main` program no arguments, so skiff starts from std's `main`, whose
+/// start-up opens closed standard streams on /dev/null and ignores SIGPIPE
+/// as the glibc entry point does by hand.
 #[cfg(all(not(test), not(target_env = "gnu")))]
-fn main() {
-    std::process::exit(c_main(0, std::ptr::null()));
+fn main() -> std::process::ExitCode {
+    skiff_main_flushed().into()
+}
+
+/// The command, then stdout flushed.
+#[cfg(not(test))]
+fn skiff_main_flushed() -> u8 {
+    let code = skiff_main();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    code
 }
 
 fn skiff_main() -> u8 {
