@@ -2,9 +2,14 @@
 
 host := `rustc -vV | sed -n 's/^host: //p'`
 skiff := justfile_directory() / "target/debug/skiff"
-# The release binary is static and non-PIE (glibc and libseccomp linked in):
-# no dynamic loader work before main. --target keeps RUSTFLAGS off proc-macros.
-skiff_release := justfile_directory() / "target" / host / "release/skiff"
+# The release binary (`just release`): static, non-PIE, on musl: no
+# dynamic loader and no glibc start-up before main (glibc's costs ~0.5 ms a
+# process in a VM: docs/benchmarks.md, "2026-12-04"). What `just install`,
+# `just demo` and `just bench` use. --target keeps RUSTFLAGS off proc-macros.
+skiff_release := justfile_directory() / "target/x86_64-unknown-linux-musl/release/skiff"
+# The same binary on glibc (`just release-glibc`), for a host without the
+# musl target; `just test` builds it and checks its link order.
+skiff_glibc := justfile_directory() / "target" / host / "release/skiff"
 # `just install` puts files under DESTDIR/PREFIX (`just PREFIX=/usr DESTDIR=/tmp/pkg install`,
 # or the environment variables of the same names).
 PREFIX := env_var_or_default("PREFIX", "/usr/local")
@@ -15,7 +20,7 @@ link_order := justfile_directory() / "crates/skiff/link-order.txt"
 static_flags := "-C target-feature=+crt-static -C relocation-model=static"
 # lld's flags: rust-lld is the default linker of x86_64-unknown-linux-gnu
 # only (other hosts link with cc's linker, in the default order).
-link_flags := if host == "x86_64-unknown-linux-gnu" { "-C link-arg=-Wl,--symbol-ordering-file=" + link_order + " -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map=" + skiff_release + ".map" } else { "" }
+link_flags := if host == "x86_64-unknown-linux-gnu" { "-C link-arg=-Wl,--symbol-ordering-file=" + link_order + " -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map=" + skiff_glibc + ".map" } else { "" }
 
 default:
     @just --list
@@ -26,43 +31,38 @@ build: debug release
 debug:
     cargo build --workspace
 
-# The functions a container's life runs are linked first, together, in the
-# order of crates/skiff/link-order.txt (`just link-order` regenerates it;
-# scripts/link-order.sh says why); the link map goes next to the binary.
-release:
-    LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$(pkg-config --variable=libdir libseccomp)" \
-    RUSTFLAGS="{{static_flags}} {{link_flags}}" \
-    cargo build --release --target {{host}} -p skiff
-    @echo "release binary: {{skiff_release}}"
-
 musl_deps := justfile_directory() / "target/musl-deps"
-skiff_musl := justfile_directory() / "target/x86_64-unknown-linux-musl/release/skiff"
-# The musl build's symbols carry other crate hashes: a list of its own.
+# Each build's symbols carry its own crate hashes: a link order list each.
 link_order_musl := justfile_directory() / "crates/skiff/link-order-musl.txt"
 
-# The release binary on musl instead of glibc: no glibc start-up, whose
-# cpuid calls exit to the hypervisor in a VM (docs/benchmarks.md,
-# "2026-12-04"). libseccomp is built for musl by scripts/musl-deps.sh;
-# linked with lld in the order of crates/skiff/link-order-musl.txt
-# (`just link-order-musl`). `SKIFF=target/x86_64-unknown-linux-musl/release/skiff
-# just bench` measures it.
-release-musl:
+# The release binary, on musl. libseccomp is built for musl by
+# scripts/musl-deps.sh; linked with lld, the functions a container's life
+# runs first and together, in the order of crates/skiff/link-order-musl.txt
+# (`just link-order` regenerates it; scripts/link-order.sh says why); the
+# link map goes next to the binary.
+release:
     rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
     scripts/musl-deps.sh {{musl_deps}}
     CC_x86_64_unknown_linux_musl=musl-gcc LIBBPF_SYS_EXTRA_CFLAGS="-ffunction-sections -fdata-sections -I{{musl_deps}}/include" \
     LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH={{musl_deps}}/seccomp/lib \
-    RUSTFLAGS="{{static_flags}} -L native={{musl_deps}}/fakelib -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--symbol-ordering-file={{link_order_musl}} -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map={{skiff_musl}}.map" \
+    RUSTFLAGS="{{static_flags}} -L native={{musl_deps}}/fakelib -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--symbol-ordering-file={{link_order_musl}} -C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map={{skiff_release}}.map" \
     cargo build --release --target x86_64-unknown-linux-musl -p skiff
-    @echo "release binary (musl): {{skiff_musl}}"
+    @echo "release binary: {{skiff_release}}"
 
-# The musl build under the integration suite, and its link order current (part of `just test`)
-musl-check: release-musl
-    SKIFF_BIN={{skiff_musl}} cargo test -p skiff-integration-tests --no-fail-fast -- --test-threads=4
-    LINK_ORDER={{link_order_musl}} scripts/link-order.sh --check {{skiff_musl}}
+# The release binary on glibc (libseccomp's static library from libseccomp-dev),
+# in the order of crates/skiff/link-order.txt (`just link-order-glibc`)
+release-glibc:
+    LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$(pkg-config --variable=libdir libseccomp)" \
+    RUSTFLAGS="{{static_flags}} {{link_flags}}" \
+    cargo build --release --target {{host}} -p skiff
+    @echo "release binary (glibc): {{skiff_glibc}}"
 
-# Regenerate crates/skiff/link-order-musl.txt from the musl build
-link-order-musl: release-musl
-    LINK_ORDER={{link_order_musl}} scripts/link-order.sh {{skiff_musl}}
+# The release binary under the integration suite, and both release builds'
+# link orders current (part of `just test`)
+release-check: release release-glibc
+    SKIFF_BIN={{skiff_release}} cargo test -p skiff-integration-tests --no-fail-fast -- --test-threads=4
+    LINK_ORDER={{link_order_musl}} scripts/link-order.sh --check {{skiff_release}}
+    scripts/link-order.sh --check {{skiff_glibc}}
 
 # Man pages (section 8) and bash/zsh/fish completions from the CLI definition, into target/gen
 gen:
@@ -96,10 +96,11 @@ test: debug
     cargo test --workspace -- --test-threads=4
     scripts/soak.sh 50
     scripts/install-check.sh
-    scripts/link-order.sh --check {{skiff_release}}
-    just musl-check
+    just release-check
     RUNTIME={{skiff}} scripts/conformance.sh
     RUNTIME={{skiff}} e2e/run.sh
+    RUNTIME={{skiff_release}} scripts/conformance.sh
+    RUNTIME={{skiff_release}} e2e/run.sh
     scripts/lsm-vm.sh
     just vm-tests
     just conformance-v2-ci
@@ -173,9 +174,13 @@ bench-cgroup-join:
     cc -O2 -Wall -Wextra -o target/bench/cgroup-join bench/cgroup-join.c
     target/bench/cgroup-join outside 20 && target/bench/cgroup-join self 20
 
-# Trace a container's life in the release binary and write crates/skiff/link-order.txt
+# Trace a container's life in the release binary and write crates/skiff/link-order-musl.txt
 link-order: release
-    scripts/link-order.sh {{skiff_release}}
+    LINK_ORDER={{link_order_musl}} scripts/link-order.sh {{skiff_release}}
+
+# The same for the glibc build: crates/skiff/link-order.txt
+link-order-glibc: release-glibc
+    scripts/link-order.sh {{skiff_glibc}}
 
 # list/state with 1 000 containers in the root, create with 10 000 entries (docs/benchmarks.md)
 bench-scale: release

@@ -4,9 +4,10 @@
 # A `run` executes about 1 400 of the release binary's 7 000 functions
 # (~720 KiB of its 2.9 MiB of code), spread over all of it; the kernel maps
 # a binary 64 KiB around each page fault, so a `run` mapped 85 % of the
-# file (3.6 MB of RSS). `just release` links the functions a container's
+# file (3.6 MB of RSS). `just release` (and `release-glibc`) links the functions a container's
 # life runs first and together, in the order they first run, from
-# crates/skiff/link-order.txt (lld --symbol-ordering-file); the rest
+# crates/skiff/link-order-musl.txt (link-order.txt for glibc; lld
+# --symbol-ordering-file); the rest
 # follows. Symbol names carry a hash of the crate, not of the code, so the
 # list stays valid while functions change; new functions are missing from
 # it until it is regenerated.
@@ -14,8 +15,8 @@
 # This script runs the workload below under bench/entrytrace (a one-shot
 # breakpoint on every function of SKIFF, in every process it clones, until
 # that process execs the container's program) and:
-#   without --check: writes crates/skiff/link-order.txt from what ran;
-#   --check: fails when what ran is below 90 % listed in link-order.txt, or
+#   without --check: writes the list (LINK_ORDER, below) from what ran;
+#   --check: fails when what ran is below 90 % listed in the list, or
 #            not where the order puts it (a stale list; `just test` runs it).
 # SKIFF must be the release binary with its link map next to it
 # (SKIFF.map, written by `just release`). Root; leaves nothing behind.
@@ -31,8 +32,9 @@ check=0
 rt=$(readlink -f "${1:?usage: link-order.sh [--check] SKIFF}")
 [ -f "$rt.map" ] || die "no link map $rt.map (build with just release)"
 [ "$(id -u)" = 0 ] || die "must run as root"
-# LINK_ORDER: the list (default crates/skiff/link-order.txt; the musl build
-# has its own, as its symbols carry other crate hashes).
+# LINK_ORDER: the list (default crates/skiff/link-order.txt, the glibc
+# build's; `just link-order` passes the musl release build's own,
+# link-order-musl.txt, as its symbols carry other crate hashes).
 list=${LINK_ORDER:-$repo/crates/skiff/link-order.txt}
 
 w=$(mktemp -d /tmp/skiff-link-order.XXXXXX)
@@ -107,5 +109,5 @@ if [ "$check" = 1 ]; then
 	python3 "$here/link-order.py" check "$rt.map" "$list" "$w/hits"
 else
 	python3 "$here/link-order.py" order "$rt.map" "$w/hits" > "$list"
-	echo "link-order: wrote $list; rebuild with just release (or release-musl)"
+	echo "link-order: wrote $list; rebuild with just release (or release-glibc)"
 fi

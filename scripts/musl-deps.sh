@@ -1,6 +1,6 @@
 #!/bin/bash
 # musl-deps.sh DIR — the C libraries a static musl skiff links, built in DIR
-# (`just release-musl`; docs/benchmarks.md, "musl").
+# (`just release`; docs/benchmarks.md, "2026-12-04").
 #
 # Why musl at all: glibc's static start-up asks the CPU for its cache
 # geometry with dozens of `cpuid`s, and in a virtual machine every `cpuid`

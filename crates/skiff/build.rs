@@ -1,6 +1,6 @@
-// Records the git commit for `skiff --version`, and relinks when the
-// release link order (link-order.txt, passed to the linker by `just
-// release`; link-order-musl.txt by `just release-musl`) changes.
+// Records the git commit for `skiff --version`, and relinks when a
+// release link order (link-order-musl.txt, passed to the linker by `just
+// release`; link-order.txt by `just release-glibc`) changes.
 fn main() {
     let git = |args: &[&str]| {
         std::process::Command::new("git")

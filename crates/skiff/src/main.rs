@@ -23,9 +23,13 @@ macro_rules! out {
     }};
 }
 
+#[cfg(any(test, target_env = "musl"))]
+mod arena;
 mod argv;
 mod cli;
 mod logging;
+#[cfg(any(test, target_env = "musl"))]
+mod mem;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +37,11 @@ use cli::{CheckpointArgs, Cli, Command, CreateArgs, CriuArgs, ExecArgs, ListArgs
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::state::Store;
 use tracing::Level;
+
+/// On musl, a bump arena in front of musl's malloc (arena.rs says why).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: arena::Arena = arena::Arena;
 
 /// The process's entry point on glibc, called by the C runtime: skiff has
 /// no use for most of what Rust's runtime sets up before `main` (the main
@@ -60,7 +69,7 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     skiff_main_flushed().into()
 }
 
-/// The entry point on musl (`just release-musl`): there Rust's std hands a
+/// The entry point on musl (`just release`): there Rust's std hands a
 /// `no_main` program no arguments, so skiff starts from std's `main`, whose
 /// start-up opens closed standard streams on /dev/null and ignores SIGPIPE
 /// as the glibc entry point does by hand.
