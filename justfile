@@ -157,9 +157,12 @@ containerd-smoke: debug
 floor_bin := justfile_directory() / "target/bench/floor"
 
 # The reference floor (bench/floor.c): the kernel work of the benchmark's container, no runtime
+# (on musl, as the release binary: glibc's start-up is no kernel work, and
+# costs ~0.5 ms a process in a VM; docs/benchmarks.md, "2026-12-05")
 floor:
     mkdir -p "$(dirname {{floor_bin}})"
-    cc -O2 -static -Wall -Wextra -o {{floor_bin}} bench/floor.c
+    scripts/musl-deps.sh {{musl_deps}}
+    musl-gcc -O2 -static -Wall -Wextra -I{{musl_deps}}/include -o {{floor_bin}} bench/floor.c
 
 # RUNS, ROUNDS, ORDERS, RUNTIMES, SKIFF... pass through (scripts/bench.sh lists them).
 # ~10 min at the defaults; docs/benchmarks.md. skiff vs crun vs runc (youki if installed)

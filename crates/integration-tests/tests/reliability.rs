@@ -22,7 +22,7 @@ const CREATE_STEPS: [&str; 5] = ["create:reserved", "create:cloned", "create:cgr
 
 /// Fault injection is skiff's own, and only its debug build has it (a
 /// release build compiles the points to nothing, the variable's name
-/// included): other runtimes and release builds (`just musl-check`) skip
+/// included): other runtimes and release builds (`just release-check`) skip
 /// these tests.
 fn fault_injection(test: &str) -> bool {
     static COMPILED_IN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
