@@ -472,8 +472,8 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
             Some(fd) => nix::sys::stat::fstat(fd.as_raw_fd()).map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR).ctx(|| format!("bind source {}", src.display()))?,
             None => std::fs::metadata(&src).ctx(|| format!("bind source {}", src.display()))?.is_dir(),
         };
-        let target = root.mkdir_all(dest, !is_dir, 0o755).ctx(|| "create mount point".into())?;
-        check_proc_destination(plan, dest, &target, typ, bind, is_procfs_path(&src))?;
+        let (target, lexical) = root.mkdir_all_lexical(dest, !is_dir, 0o755).ctx(|| "create mount point".into())?;
+        check_proc_destination(plan, dest, (&target, lexical), typ, bind, is_procfs_path(&src))?;
         let rec = opts.flags & MsFlags::MS_REC;
         if let Some(tree) = tree {
             crate::sys::move_mount_to(std::os::fd::AsFd::as_fd(tree), std::os::fd::AsFd::as_fd(&target)).ctx(|| format!("attach {}", src.display()))?;
@@ -505,8 +505,8 @@ fn mount_one(root: &Root, plan: &RootfsPlan, m: &Mount, tree: Option<&OwnedFd>) 
         }
         mount_attributes(root, dest, &opts, Some(target))
     } else {
-        let target = root.mkdir_all(dest, false, 0o755).ctx(|| "create mount point".into())?;
-        check_proc_destination(plan, dest, &target, typ, false, false)?;
+        let (target, lexical) = root.mkdir_all_lexical(dest, false, 0o755).ctx(|| "create mount point".into())?;
+        check_proc_destination(plan, dest, (&target, lexical), typ, false, false)?;
         let mut flags = opts.flags - MsFlags::MS_REMOUNT;
         if dest == Path::new("/dev") {
             // A read-only /dev is made so by `prepare` once the mounts, nodes
@@ -575,8 +575,14 @@ const PROC_FILES_ALLOWED: &[&str] =
 /// (symlinks of the image followed): a mount there must not cover the
 /// container's procfs nor land inside it, except for a fresh proc mount (or
 /// a bind of a procfs) on /proc itself and the files lxcfs emulates.
-fn check_proc_destination(plan: &RootfsPlan, dest: &Path, target: &OwnedFd, typ: &str, bind: bool, src_is_procfs: bool) -> Result<()> {
-    let real = std::fs::read_link(format!("/proc/self/fd/{}", target.as_raw_fd())).ctx(|| format!("resolve {}", dest.display()))?;
+/// `lexical`: no symlink was followed to `target`, so `dest` (cleaned in
+/// the root) is where it is, and the kernel need not be asked (readlink).
+fn check_proc_destination(plan: &RootfsPlan, dest: &Path, (target, lexical): (&OwnedFd, bool), typ: &str, bind: bool, src_is_procfs: bool) -> Result<()> {
+    let real = if lexical {
+        plan.rootfs.join(crate::safe_path::in_root(dest))
+    } else {
+        std::fs::read_link(format!("/proc/self/fd/{}", target.as_raw_fd())).ctx(|| format!("resolve {}", dest.display()))?
+    };
     let Ok(rel) = real.strip_prefix(&plan.rootfs) else { return Ok(()) };
     let Ok(inside) = rel.strip_prefix("proc") else { return Ok(()) };
     if inside.as_os_str().is_empty() {
@@ -652,31 +658,37 @@ fn mount_cgroup(root: &Root, plan: &RootfsPlan, dest: &Path, target: &OwnedFd, f
         return Ok(());
     }
     // cgroup v1: a tmpfs holding one bind mount per hierarchy. The tmpfs
-    // is new and ours: its entries are made and opened relative to it, with
-    // no symlink to follow (only those made here, never opened).
+    // is new and ours, in our own mount namespace, with no process of the
+    // container yet: its entries are made relative to it and named through
+    // its descriptor (`/proc/self/fd/N/NAME`), with no symlink to follow
+    // (only those made here, never opened); each name is looked up at the
+    // mount, so the remount finds the bind on top.
     do_mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755")).ctx(|| "mount tmpfs for cgroups".into())?;
     let tmpfs = root.resolve(dest).ctx(|| "open cgroup mount".into())?;
-    let open_sub = |name: &str| -> Result<OwnedFd> {
-        let fd = nix::fcntl::openat(Some(tmpfs.as_raw_fd()), name, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty()).ctx(|| format!("open {}", dest.join(name).display()))?;
-        // SAFETY: `openat` just returned this descriptor.
-        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-    };
+    let in_tmpfs = |name: &str| CString::new(format!("/proc/self/fd/{}/{name}", tmpfs.as_raw_fd())).map_err(|_| Error::config("mounts", format!("hierarchy name {name:?} holds a nul")));
     for (name, dir) in plan.cgroup_dirs.iter().filter(|(n, _)| !n.is_empty()) {
         let sub = dest.join(name);
         nix::sys::stat::mkdirat(Some(tmpfs.as_raw_fd()), name.as_str(), Mode::from_bits_truncate(0o755)).ctx(|| format!("create {}", sub.display()))?;
-        match do_mount(dir.to_str(), &open_sub(name)?, None, MsFlags::MS_BIND | MsFlags::MS_REC, None) {
+        let at = in_tmpfs(name)?;
+        match mount(dir.to_str(), at.as_c_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
             // A hierarchy without the container's directory has no entry
-            // (the bind's target is a descriptor: ENOENT is the source).
+            // (the target was just made: ENOENT is the source).
             Err(nix::errno::Errno::ENOENT) => {
                 nix::unistd::unlinkat(Some(tmpfs.as_raw_fd()), name.as_str(), nix::unistd::UnlinkatFlags::RemoveDir).ctx(|| format!("remove {}", sub.display()))?;
                 continue;
             }
             r => r.ctx(|| format!("bind {}", dir.display()))?,
         }
-        // Opened again: the bind mount, not the directory under it.
-        let t = open_sub(name)?;
-        do_mount(None, &t, None, with_locked_flags(&t, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }), None)
-            .ctx(|| format!("remount {}", sub.display()))?;
+        let fl = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+        let fl = if fl.contains(MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC) {
+            fl
+        } else {
+            // The bind mount's locked flags, through a descriptor of it.
+            let fd = nix::fcntl::openat(Some(tmpfs.as_raw_fd()), name.as_str(), nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty()).ctx(|| format!("open {}", sub.display()))?;
+            // SAFETY: `openat` just returned this descriptor.
+            with_locked_flags(&unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }, fl)
+        };
+        mount(None::<&str>, at.as_c_str(), None::<&str>, fl, None::<&str>).ctx(|| format!("remount {}", sub.display()))?;
         // cpu,cpuacct is also reachable as cpu and cpuacct.
         if name.contains(',') {
             for part in name.split(',') {

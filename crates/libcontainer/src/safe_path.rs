@@ -31,6 +31,12 @@ pub fn fd_path(fd: RawFd) -> CString {
     CString::new(format!("/proc/self/fd/{fd}")).expect("no nul")
 }
 
+/// `p` as a path relative to the root, cleaned as [`Root`] resolves it
+/// (`..` clamped at the root): where it is when no symlink is on the way.
+pub fn in_root(p: &Path) -> PathBuf {
+    components(p).iter().collect()
+}
+
 /// The normal components of `p`, dropping `/` and `.` (`..` is clamped at the
 /// root, as the kernel does when resolving inside it).
 fn components(p: &Path) -> Vec<&OsStr> {
@@ -77,6 +83,24 @@ impl Root {
         self.open_at(p, OFlag::O_PATH)
     }
 
+    /// As [`Root::resolve`], and whether no symlink was followed on the way
+    /// (then `p`, cleaned, is where the descriptor really is, with no
+    /// readlink to ask). Tried without symlinks first; a symlink on the way
+    /// (ELOOP) costs a second lookup. ENOENT needs none: the missing
+    /// component comes before any symlink, so a lookup that follows them
+    /// stops there too.
+    fn resolve_lexical(&self, p: &Path) -> io::Result<(OwnedFd, bool)> {
+        let rel: PathBuf = components(p).iter().collect();
+        let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+        let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        match openat2(self.fd.as_raw_fd(), rel.as_path(), how) {
+            // SAFETY: `openat2` just returned this descriptor.
+            Ok(fd) => Ok((unsafe { OwnedFd::from_raw_fd(fd) }, true)),
+            Err(nix::errno::Errno::ENOENT) => Err(io_err(nix::errno::Errno::ENOENT)),
+            Err(_) => self.resolve(&rel).map(|fd| (fd, false)),
+        }
+    }
+
     /// Creates `p` inside the root if it does not exist — every missing
     /// parent as a directory, the last as a directory or an empty file — and
     /// returns an O_PATH descriptor for it. A symlink on the way is followed
@@ -85,29 +109,40 @@ impl Root {
     /// The whole path is tried first (it usually exists), then its prefixes
     /// from the longest down, so the common cases cost one or two lookups.
     pub fn mkdir_all(&self, p: &Path, last_is_file: bool, mode: u32) -> io::Result<OwnedFd> {
+        self.mkdir_all_lexical(p, last_is_file, mode).map(|(fd, _)| fd)
+    }
+
+    /// As [`Root::mkdir_all`], and whether no symlink was followed on the
+    /// way: then `p`, cleaned, is where the descriptor is.
+    pub fn mkdir_all_lexical(&self, p: &Path, last_is_file: bool, mode: u32) -> io::Result<(OwnedFd, bool)> {
         let mut want: PathBuf = components(p).iter().collect();
+        let mut lexical = true;
         for _ in 0..40 {
             let comps: Vec<&OsStr> = components(&want);
             let prefix = |k: usize| -> PathBuf { comps[..k].iter().collect() };
-            let lookup = |k: usize| match self.resolve(&prefix(k)) {
-                Ok(fd) => Ok(Some(fd)),
+            let lookup = |k: usize| match self.resolve_lexical(&prefix(k)) {
+                Ok(found) => Ok(Some(found)),
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
                 Err(e) => Err(e),
             };
-            if let Some(fd) = lookup(comps.len())? {
-                return Ok(fd);
+            if let Some((fd, l)) = lookup(comps.len())? {
+                return Ok((fd, lexical && l));
             }
             // The deepest prefix that exists (the root always does).
             let mut k = comps.len() - 1;
-            let mut dir = loop {
+            let (mut dir, l) = loop {
                 match lookup(k)? {
-                    Some(fd) => break fd,
+                    Some(found) => break found,
                     None => k -= 1,
                 }
             };
-            match self.create_from(&comps, k, &mut dir, last_is_file, mode)? {
-                Created::Done => return Ok(dir),
-                Created::Symlink(next) => want = components(&next).iter().collect(),
+            lexical &= l;
+            match self.create_from(&comps, k, &mut dir, &mut lexical, (last_is_file, mode))? {
+                Created::Done => return Ok((dir, lexical)),
+                Created::Symlink(next) => {
+                    lexical = false;
+                    want = components(&next).iter().collect();
+                }
             }
         }
         Err(io::Error::from_raw_os_error(libc::ELOOP))
@@ -116,7 +151,7 @@ impl Root {
     /// Creates `comps[k..]` below `dir` (the descriptor of `comps[..k]`),
     /// leaving `dir` on the last one; or stops at a dangling symlink and
     /// returns the path to create instead, its target resolved in the root.
-    fn create_from(&self, comps: &[&OsStr], k: usize, dir: &mut OwnedFd, last_is_file: bool, mode: u32) -> io::Result<Created> {
+    fn create_from(&self, comps: &[&OsStr], k: usize, dir: &mut OwnedFd, lexical: &mut bool, (last_is_file, mode): (bool, u32)) -> io::Result<Created> {
         for i in k..comps.len() {
             let c = comps[i];
             let last = i + 1 == comps.len();
@@ -149,7 +184,9 @@ impl Root {
             }
             // Looked up again in the root: what was made (or raced in) is
             // resolved like any other path.
-            *dir = self.resolve(&comps[..=i].iter().collect::<PathBuf>())?;
+            let (fd, l) = self.resolve_lexical(&comps[..=i].iter().collect::<PathBuf>())?;
+            *dir = fd;
+            *lexical &= l;
         }
         Ok(Created::Done)
     }
@@ -183,6 +220,22 @@ fn dangling_target(dir: &OwnedFd, comps: &[&OsStr], i: usize) -> io::Result<Opti
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn lexical_only_when_no_symlink_was_followed() {
+        let base = std::env::temp_dir().join(format!("skiff-safe-path-lex-{}", std::process::id()));
+        let root = base.join("root");
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        std::os::unix::fs::symlink("/a", root.join("link")).unwrap();
+        let r = Root::open(&root).unwrap();
+        // existing, created below an existing directory, through a symlink (existing and created)
+        assert!(r.mkdir_all_lexical(Path::new("/a/b"), false, 0o755).unwrap().1);
+        assert!(r.mkdir_all_lexical(Path::new("/a/../a/c/d"), false, 0o755).unwrap().1);
+        assert!(!r.mkdir_all_lexical(Path::new("/link/b"), false, 0o755).unwrap().1);
+        assert!(!r.mkdir_all_lexical(Path::new("/link/e"), false, 0o755).unwrap().1);
+        assert!(root.join("a/c/d").is_dir() && root.join("a/e").is_dir());
+        let _ = fs::remove_dir_all(&base);
+    }
 
     #[test]
     fn symlinks_are_followed_inside_the_root() {

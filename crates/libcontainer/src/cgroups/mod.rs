@@ -318,7 +318,7 @@ pub fn join_self(dirs: &[PathBuf], born_in: bool) -> Result<()> {
         } else {
             "cgroup.procs"
         };
-        std::fs::write(d.join(file), "0").map_err(|e| cg_err("join", d, &e))?;
+        write_cg(&d.join(file), "0").map_err(|e| cg_err("join", d, &e))?;
     }
     Ok(())
 }
@@ -331,7 +331,7 @@ pub fn join_v1_devices(dirs: &[PathBuf], pid: Pid) -> Result<()> {
 /// Moves `pid` into each of `dirs` (their `cgroup.procs`).
 pub fn join_dirs<'a>(dirs: impl IntoIterator<Item = &'a PathBuf>, pid: Pid) -> Result<()> {
     for d in dirs {
-        std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| cg_err("join", d, &e))?;
+        write_cg(&d.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| cg_err("join", d, &e))?;
     }
     Ok(())
 }
@@ -348,7 +348,7 @@ fn ensure_cpuset(dir: &Path, file: &str) -> std::io::Result<String> {
     }
     let Some(parent) = dir.parent() else { return Ok(String::new()) };
     let pv = ensure_cpuset(parent, file)?;
-    std::fs::write(&path, &pv)?;
+    write_cg(&path, &pv)?;
     Ok(pv)
 }
 
@@ -446,13 +446,52 @@ pub fn unified_dir(dirs: &[PathBuf]) -> Option<&PathBuf> {
 
 /// Whether `dir` is in a v1 hierarchy (its directory under /sys/fs/cgroup,
 /// e.g. `cpu,cpuacct`) that has controller `ctrl` (or is named `ctrl`).
+/// Writes `v` to an existing cgroup file, opened without O_CREAT and
+/// O_TRUNC (which `std::fs::write` sets): a truncate on cgroupfs is a
+/// setattr under kernfs's lock, done for nothing (~40 such writes a
+/// container).
+pub(crate) fn write_cg(path: &Path, v: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new().write(true).open(path)?.write_all(v.as_ref())
+}
+
+/// On the bytes of the path, allocating nothing: it is asked for every
+/// directory at every step of create (join, limits, mounts), ~40 times a
+/// container.
 pub fn hierarchy_has(dir: &Path, ctrl: &str) -> bool {
-    dir.strip_prefix(ROOT).ok().and_then(|r| r.components().next()).is_some_and(|c| c.as_os_str().to_string_lossy().split(',').any(|n| n == ctrl || n.strip_prefix("name=") == Some(ctrl)))
+    use std::os::unix::ffi::OsStrExt;
+    let Some(rest) = dir.as_os_str().as_bytes().strip_prefix(ROOT.as_bytes()) else { return false };
+    // `/sys/fs/cgroupfoo` is not under /sys/fs/cgroup.
+    if rest.first().is_some_and(|&b| b != b'/') {
+        return false;
+    }
+    let Some(hierarchy) = rest.split(|&b| b == b'/').find(|c| !c.is_empty() && *c != b".") else { return false };
+    let ctrl = ctrl.as_bytes();
+    hierarchy.split(|&b| b == b',').any(|n| n == ctrl || n.strip_prefix(b"name=") == Some(ctrl))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hierarchy_has_reads_the_hierarchy_directory() {
+        for (d, ctrl, want) in [
+            ("/sys/fs/cgroup/cpu,cpuacct/a", "cpu", true),
+            ("/sys/fs/cgroup/cpu,cpuacct/a", "cpuacct", true),
+            ("/sys/fs/cgroup/cpu,cpuacct", "cpuset", false),
+            ("/sys/fs/cgroup//./devices/x/y", "devices", true),
+            ("/sys/fs/cgroup/systemd/x", "systemd", true),
+            ("/sys/fs/cgroup/name=systemd/x", "systemd", true),
+            ("/sys/fs/cgroup/unified/x", "unified", true),
+            ("/sys/fs/cgroup", "cpu", false),
+            ("/sys/fs/cgroupcpu/x", "cpu", false),
+            ("/sys/fs/cgroup/x/cpu", "cpu", false),
+            ("/other/cpu", "cpu", false),
+        ] {
+            assert_eq!(hierarchy_has(Path::new(d), ctrl), want, "{d} {ctrl}");
+        }
+    }
 
     #[test]
     fn clean_path_cannot_climb() {

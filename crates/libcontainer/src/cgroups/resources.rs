@@ -84,7 +84,7 @@ fn ctrl_dir<'a>(dirs: &'a [PathBuf], ctrl: &str, field: &str) -> Result<&'a Path
 }
 
 fn write_file(d: &Path, file: &str, v: &str, field: &str) -> Result<()> {
-    std::fs::write(d.join(file), v).map_err(|e| Error::Cgroup(format!("{field}: write {v:?} to {}: {}", d.join(file).display(), crate::error::strerror(&e))))
+    super::write_cg(&d.join(file), v).map_err(|e| Error::Cgroup(format!("{field}: write {v:?} to {}: {}", d.join(file).display(), crate::error::strerror(&e))))
 }
 
 /// What libcgroups 0.7 skips or writes wrongly, taken out of what it is

@@ -69,6 +69,9 @@ pub struct Created {
     pub state: State,
     /// The pty master, when `run` in the foreground allocated a terminal.
     pub console: Option<OwnedFd>,
+    /// `run`: the channel to the init, open until the release (its closing
+    /// before would tell the init that we died).
+    _chan: Option<Channel>,
 }
 
 /// Undoes a partial create: kills the init, removes the cgroup and the
@@ -153,13 +156,10 @@ fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
         t.mark("id maps");
     }
     st.pid = pid.as_raw();
-    st.init_start_time = sys::proc_start_time(pid.as_raw()).map(|(t, _)| t).unwrap_or(0);
-    undo.dir.as_ref().expect("set by reserve").save(&st)?;
-    crate::fault::point("create:cloned");
     let creating = serde_json::to_vec(&st.to_oci(Status::Creating)).expect("json");
     crate::process::set_oom_score_adj(pid, plan.oom_score_adj)?;
     send(&chan, &ToChild::Go(creating.clone()))?;
-    t.mark("state saved, init released");
+    t.mark("init released");
     if let Some(planned) = late_dirs {
         let ucg = undo.cgroup.as_mut().expect("set by reserve");
         crate::cgroups::create_dirs(&ucg.dirs, &planned, &mut ucg.created)?;
@@ -168,11 +168,20 @@ fn create_steps(store: &Store, opts: &CreateOptions) -> Result<Created> {
     }
     set_up_cgroup(&chan, opts, &plan, &st, in_cgroup)?;
     t.mark("cgroup (join, limits)");
+    // The pid is saved once the init has what it waits for from us (its
+    // cgroup), while it mounts: until it has heard from us again it runs
+    // none of the container's code, and should we die before, its channel
+    // closes and it exits by itself; the directories made so far are
+    // recorded (`cgroup_created`) for `delete` to remove.
+    st.init_start_time = sys::proc_start_time(pid.as_raw()).map(|(t, _)| t).unwrap_or(0);
+    undo.dir.as_ref().expect("set by reserve").save(&st)?;
+    crate::fault::point("create:cloned");
+    t.mark("state saved");
     crate::fault::point("create:cgroup");
     converse(&chan, &cfg, &plan, (undo.dir.as_ref().expect("set by reserve"), &st), &creating, &t)?;
     t.mark("init set-up (rootfs, hooks, pivot_root, process)");
     crate::fault::point("create:ready");
-    let created = finish(opts, &mut undo, st, console_recv, &chan);
+    let created = finish(opts, &mut undo, st, console_recv, chan);
     t.mark("state and pid file written");
     t.total();
     created
@@ -707,7 +716,7 @@ fn run_runtime_hooks(hooks: &Hooks, cfg: &Config, (dir, st): (&ContainerDir, &St
 
 /// Takes the pty master (when `run` relays a terminal), writes the state and
 /// pid files, and disarms the undo guard.
-fn finish(opts: &CreateOptions, undo: &mut Undo, mut st: State, console_recv: Option<OwnedFd>, chan: &Channel) -> Result<Created> {
+fn finish(opts: &CreateOptions, undo: &mut Undo, mut st: State, console_recv: Option<OwnedFd>, chan: Channel) -> Result<Created> {
     let console = match console_recv {
         Some(sock) => {
             let mut buf = [0u8; 256];
@@ -722,12 +731,16 @@ fn finish(opts: &CreateOptions, undo: &mut Undo, mut st: State, console_recv: Op
         state::write_atomic(p, st.pid.to_string().as_bytes(), 0o644)?;
     }
     crate::fault::point("create:saved");
-    send(chan, &ToChild::Created)?;
+    // `run` releases the init at once: the fifo's byte tells it as much
+    // (and the channel closing first, that we died).
+    if !opts.then_start {
+        send(&chan, &ToChild::Created)?;
+    }
     let dir = undo.dir.take().expect("set by reserve");
     let pidfd = undo.pidfd.take().expect("set by clone_init");
     undo.cgroup = None;
     undo.host_mounts = None;
-    Ok(Created { pid: Pid::from_raw(st.pid), pidfd, dir, state: st, console })
+    Ok(Created { pid: Pid::from_raw(st.pid), pidfd, dir, state: st, console, _chan: opts.then_start.then_some(chan) })
 }
 
 /// Sends to the init; if the init has gone, its own error (queued on the

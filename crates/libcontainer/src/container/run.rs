@@ -17,7 +17,7 @@ use crate::trace::Stages;
 pub fn run(store: &Store, opts: &CreateOptions, keep: bool) -> Result<i32> {
     if !opts.foreground {
         let c = create(store, opts)?;
-        let listener = start_locked(&c.dir, &c.state, opts.notify_socket, &mut Stages::start("start"))?;
+        let listener = start_locked(&c.dir, &c.state, opts.notify_socket, Some(&c.pidfd), &mut Stages::start("start"))?;
         drop(c.dir);
         if let Some(l) = listener {
             l.wait(c.pidfd.as_fd(), c.pid.as_raw())?;
@@ -27,7 +27,7 @@ pub fn run(store: &Store, opts: &CreateOptions, keep: bool) -> Result<i32> {
     let blocked = Blocked::new()?;
     let result = (|| {
         let c = create(store, opts)?;
-        let started = start_locked(&c.dir, &c.state, opts.notify_socket, &mut Stages::start("start"));
+        let started = start_locked(&c.dir, &c.state, opts.notify_socket, Some(&c.pidfd), &mut Stages::start("start"));
         let mut t = Stages::start("run");
         let r = started.and_then(|notify| foreground::wait(c.pid, &c.pidfd, c.console.as_ref(), &blocked, notify.as_ref()));
         t.mark("the container's process ran");

@@ -19,7 +19,7 @@ pub fn start(store: &Store, id: &str, notify: Option<&Path>) -> Result<()> {
     let dir = store.open(id)?;
     let st = dir.load()?;
     t.mark("state load");
-    let listener = start_locked(&dir, &st, notify, &mut t)?;
+    let listener = start_locked(&dir, &st, notify, None, &mut t)?;
     // Unlocked while it waits: the container may be killed meanwhile.
     drop(dir);
     if let Some(l) = listener {
@@ -31,18 +31,16 @@ pub fn start(store: &Store, id: &str, notify: Option<&Path>) -> Result<()> {
 }
 
 /// The release itself. Returns the notify listener (bound before the
-/// release, so no message is lost) for the caller to wait on.
-pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>, t: &mut crate::trace::Stages) -> Result<Option<crate::notify::Listener>> {
-    // Opened before the status check, which then proves it is the init's
-    // (and before the release, so that an init dying right away is seen).
-    let pidfd = if st.pid > 0 { sys::pidfd_open(Pid::from_raw(st.pid)).ok() } else { None };
-    let (status, writer) = st.status_and_fifo(&dir.path);
-    match status {
-        Status::Created => {}
-        Status::Stopped => return Err(Error::BadState("cannot start a container that has stopped".into())),
-        Status::Running => return Err(Error::BadState("cannot start an already running container".into())),
-        s => return Err(Error::BadState(format!("cannot start a container in the {s} state"))),
-    }
+/// release, so no message is lost) for the caller to wait on. `created`:
+/// the init's pidfd when this command has just created the container
+/// (`run`, still holding its lock): then it is known to be created, and
+/// its status is not read back.
+pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>, created: Option<&OwnedFd>, t: &mut crate::trace::Stages) -> Result<Option<crate::notify::Listener>> {
+    let (checked, writer) = match created {
+        Some(_) => (None, None),
+        None => status_check(dir, st)?,
+    };
+    let pidfd = created.or(checked.as_ref());
     let fifo = dir.fifo_path();
     let fd = match writer {
         Some(fd) => fd,
@@ -75,7 +73,7 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>
     if let Some(msg) = left {
         return Err(Error::Init(msg));
     }
-    if pidfd.as_ref().is_some_and(|p| init_died_before_exec(p.as_fd(), st.pid)) {
+    if pidfd.is_some_and(|p| init_died_before_exec(p.as_fd(), st.pid)) {
         return Err(Error::Init("the container init exited before it started the container process".into()));
     }
     t.mark("release, seccomp filter, execve");
@@ -88,6 +86,21 @@ pub(super) fn start_locked(dir: &ContainerDir, st: &State, notify: Option<&Path>
     }
     t.total();
     Ok(listener)
+}
+
+/// Refuses a container that is not `created`. Returns the init's pidfd,
+/// opened before the check, which then proves it is the init's (and before
+/// the release, so that an init dying right away is seen), and the fifo's
+/// write end when the check opened it.
+fn status_check(dir: &ContainerDir, st: &State) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    let pidfd = if st.pid > 0 { sys::pidfd_open(Pid::from_raw(st.pid)).ok() } else { None };
+    let (status, writer) = st.status_and_fifo(&dir.path);
+    match status {
+        Status::Created => Ok((pidfd, writer)),
+        Status::Stopped => Err(Error::BadState("cannot start a container that has stopped".into())),
+        Status::Running => Err(Error::BadState("cannot start an already running container".into())),
+        s => Err(Error::BadState(format!("cannot start a container in the {s} state"))),
+    }
 }
 
 /// The write end of a created container's fifo, when the status check

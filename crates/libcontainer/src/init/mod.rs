@@ -285,7 +285,10 @@ impl CgroupWait {
 /// Blocks until `start` writes to exec.fifo (or gives up and closes it).
 /// Until the runtime reports the container created, the channel is watched
 /// too: closed before that, the runtime died half-way (killed by a timeout,
-/// say), and this init must never run the container's process.
+/// say), and this init must never run the container's process. The fifo's
+/// byte comes first: it is only ever written once the container is
+/// created (`run` writes it without a `Created` of its own, having saved
+/// the state, and may die right after).
 fn wait_for_start(fifo: &OwnedFd, chan: &Channel) -> Result<()> {
     let mut created = false;
     loop {
@@ -301,22 +304,21 @@ fn wait_for_start(fifo: &OwnedFd, chan: &Channel) -> Result<()> {
             }
             return Err(Error::io("wait on exec.fifo", std::io::Error::last_os_error()));
         }
+        if pfd[0].revents != 0 {
+            let mut b = [0u8; 1];
+            match nix::unistd::read(fifo.as_raw_fd(), &mut b) {
+                Ok(1) => return Ok(()),
+                Ok(_) => return Err(Error::Init("start was abandoned".into())),
+                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(Error::errno("read exec.fifo", e)),
+            }
+        }
         if pfd[1].revents != 0 {
             match chan.recv_in_child() {
                 Ok(ToChild::Created) => created = true,
                 Ok(m) => return Err(Error::Init(format!("unexpected {m:?} from the runtime"))),
                 Err(_) => return Err(Error::Init("the runtime died before the container was created".into())),
             }
-        }
-        if pfd[0].revents == 0 {
-            continue;
-        }
-        let mut b = [0u8; 1];
-        match nix::unistd::read(fifo.as_raw_fd(), &mut b) {
-            Ok(1) => return Ok(()),
-            Ok(_) => return Err(Error::Init("start was abandoned".into())),
-            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::errno("read exec.fifo", e)),
         }
     }
 }
