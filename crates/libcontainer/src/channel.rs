@@ -8,7 +8,7 @@
 //!   ── Go ───────────────────────────────▶  join namespaces, mount the rootfs
 //!   create the cgroup, move the init        (in parallel)
 //!   ── CgroupReady ──────────────────────▶  (awaited before a cgroup mount
-//!                                            and before any hook)
+//!   save the init's pid                      and before any hook)
 //!   ◀──────────────────────── RunHooks ──   (before pivot_root)
 //!   prestart + createRuntime hooks
 //!   ── HooksDone ────────────────────────▶  createContainer hooks, pivot_root,
@@ -17,7 +17,9 @@
 //!   ◀─────────────────────────── Ready ──   waits on exec.fifo for `start`
 //!   write the state, pid file
 //!   ── Created ──────────────────────────▶  (the channel closing before it:
-//!                                            the runtime died; the init exits)
+//!                                            the runtime died; the init exits;
+//!                                            `run` sends none: its byte in
+//!                                            exec.fifo comes first)
 //! ```
 //! Any step may instead end with `Error(message)` from the child, or with
 //! the socket closing because the child died.
