@@ -59,6 +59,23 @@ fn mount_through_a_symlink_onto_proc_is_refused() {
     bind_is_refused(env, "vol", "/evil", &["not of type proc"]);
 }
 
+/// The /proc check without a readlink, where no symlink was followed
+/// (`safe_path::mkdir_all_lexical`): a destination spelt to reach /proc
+/// (`.` components; `..` is refused outright), or going there through a
+/// relative symlink of the image, is still refused.
+#[test]
+fn mount_onto_proc_spelt_otherwise_or_by_a_relative_link_is_refused() {
+    require_root!();
+    let env = TestEnv::new("esc-proc-dot");
+    bind_is_refused(env, "vol", "/./proc/./sys/net", &["inside /proc"]);
+    let env = TestEnv::new("esc-proc-dotdot");
+    bind_is_refused(env, "vol", "/tmp/../proc/sys/net", &["must not contain ..", "inside /proc"]);
+    let env = TestEnv::new("esc-proc-rel-link");
+    fs::create_dir_all(env.rootfs.join("etc")).unwrap();
+    std::os::unix::fs::symlink("../proc/sys", env.rootfs.join("etc/sys")).unwrap();
+    bind_is_refused(env, "vol", "/etc/sys/net", &["inside /proc"]);
+}
+
 /// A mount inside /proc (a volume over /proc/sys/net, which would let it
 /// redirect the runtime's sysctl writes: CVE-2025-52881 class) is refused;
 /// the files lxcfs provides may still be covered.
