@@ -146,11 +146,6 @@ impl Config {
 /// first pass without path tracking would be faster, but a second copy of
 /// oci-spec's deserializer is ~300 KiB of code, which a static binary maps.)
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    // The plain parser first: tracking the path of every value costs ~40 %
-    // of the parse and a deeper stack, and only an error needs the path.
-    if let Ok(spec) = serde_json::from_slice(data) {
-        return Ok(spec);
-    }
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

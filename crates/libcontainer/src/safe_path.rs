@@ -68,12 +68,15 @@ impl Root {
     /// Opens `p` (a path inside the root) with `flags`, resolving every
     /// symlink inside the root.
     pub fn open_at(&self, p: &Path, flags: OFlag) -> io::Result<OwnedFd> {
-        let rel: PathBuf = components(p).iter().collect();
+        self.openat2(p, flags, ResolveFlag::RESOLVE_NO_MAGICLINKS).map_err(io_err)
+    }
+
+    /// `p` opened below the root with `openat2(RESOLVE_IN_ROOT | resolve)`.
+    fn openat2(&self, p: &Path, flags: OFlag, resolve: ResolveFlag) -> nix::Result<OwnedFd> {
+        let rel = in_root(p);
         let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
-        let how = OpenHow::new()
-            .flags(flags | OFlag::O_CLOEXEC)
-            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        let fd = openat2(self.fd.as_raw_fd(), rel.as_path(), how).map_err(io_err)?;
+        let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT | resolve);
+        let fd = openat2(self.fd.as_raw_fd(), rel.as_path(), how)?;
         // SAFETY: `openat2` just returned this descriptor.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
@@ -90,14 +93,10 @@ impl Root {
     /// component comes before any symlink, so a lookup that follows them
     /// stops there too.
     fn resolve_lexical(&self, p: &Path) -> io::Result<(OwnedFd, bool)> {
-        let rel: PathBuf = components(p).iter().collect();
-        let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
-        let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
-        match openat2(self.fd.as_raw_fd(), rel.as_path(), how) {
-            // SAFETY: `openat2` just returned this descriptor.
-            Ok(fd) => Ok((unsafe { OwnedFd::from_raw_fd(fd) }, true)),
-            Err(nix::errno::Errno::ENOENT) => Err(io_err(nix::errno::Errno::ENOENT)),
-            Err(_) => self.resolve(&rel).map(|fd| (fd, false)),
+        match self.openat2(p, OFlag::O_PATH, ResolveFlag::RESOLVE_NO_SYMLINKS) {
+            Ok(fd) => Ok((fd, true)),
+            Err(e @ nix::errno::Errno::ENOENT) => Err(io_err(e)),
+            Err(_) => self.resolve(p).map(|fd| (fd, false)),
         }
     }
 

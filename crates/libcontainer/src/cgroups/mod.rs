@@ -444,8 +444,6 @@ pub fn unified_dir(dirs: &[PathBuf]) -> Option<&PathBuf> {
     dirs.iter().find(|d| hierarchy_has(d, "unified"))
 }
 
-/// Whether `dir` is in a v1 hierarchy (its directory under /sys/fs/cgroup,
-/// e.g. `cpu,cpuacct`) that has controller `ctrl` (or is named `ctrl`).
 /// Writes `v` to an existing cgroup file, opened without O_CREAT and
 /// O_TRUNC (which `std::fs::write` sets): a truncate on cgroupfs is a
 /// setattr under kernfs's lock, done for nothing (~40 such writes a
@@ -455,6 +453,8 @@ pub(crate) fn write_cg(path: &Path, v: impl AsRef<[u8]>) -> std::io::Result<()> 
     std::fs::OpenOptions::new().write(true).open(path)?.write_all(v.as_ref())
 }
 
+/// Whether `dir` is in a v1 hierarchy (its directory under /sys/fs/cgroup,
+/// e.g. `cpu,cpuacct`) that has controller `ctrl` (or is named `ctrl`).
 /// On the bytes of the path, allocating nothing: it is asked for every
 /// directory at every step of create (join, limits, mounts), ~40 times a
 /// container.
